@@ -1,0 +1,179 @@
+"""Default hyperparameters (the paper's) and the validation every run goes through.
+
+Config files in ``configs/`` start from :func:`default_config` and override a few fields. Every key exists
+here, so a locked config turns a typo such as ``--config.noise.sigam=0.25`` into an error instead of a new key.
+"""
+
+import ml_collections
+
+from dae_jax.errors import InputError
+
+OBJECTIVES = ("dae", "dvae", "daae")
+RECONSTRUCTION_LOSSES = ("bce", "mse")
+REDUCTIONS = ("sum", "mean")
+ARCHITECTURES = ("conv", "mlp")
+IMAGE_SIZES = (32, 64)
+DATA_SOURCES = ("celeba", "lfw_faces")
+BATCHNORM_MODES = ("batch", "running")
+
+
+def default_config() -> ml_collections.ConfigDict:
+  """The paper's setup: DAAE on CelebA 64x64, sigma^2 = 0.25, Adam(2e-4, 0.5, 0.999), batch 64, 20 epochs."""
+  config = ml_collections.ConfigDict()
+  config.seed = 0
+
+  config.data = ml_collections.ConfigDict()
+  config.data.source = "celeba"
+  config.data.image_size = 64
+  config.data.channels = 3
+  # Where a prepared TFDS ``celeb_a`` lives; empty means TFDS's default (~/tensorflow_datasets or $TFDS_DATA_DIR).
+  config.data.data_dir = ""
+  config.data.split = "train"
+
+  config.model = ml_collections.ConfigDict()
+  config.model.objective = "daae"
+  config.model.architecture = "conv"
+  config.model.widths = (64, 128, 256, 512)
+  config.model.latent_dim = 100
+  config.model.mlp_hidden = (512, 512)
+  config.model.disc_hidden = (1000, 1000)
+  config.model.disc_dropout = 0.2
+  config.model.leaky_relu_slope = 0.2
+
+  config.noise = ml_collections.ConfigDict()
+  # Standard deviation of the Gaussian corruption; the paper's variance sigma^2 = 0.25 is std 0.5.
+  config.noise.sigma = 0.5
+  config.noise.clip = False
+  # M > 1 gives the integrated (iDAAE-style) corruption: the regulariser sees the mean of M encodings.
+  config.noise.num_copies = 1
+
+  config.loss = ml_collections.ConfigDict()
+  config.loss.reconstruction = "bce"
+  # "sum": summed over pixels, averaged over the batch (a proper log-likelihood, so KL weight 1 is the ELBO).
+  # "mean": averaged over pixels too, which makes the regulariser ~num_pixels times heavier.
+  config.loss.reduction = "sum"
+  config.loss.kl_weight = 1.0
+  config.loss.adversarial_weight = 1.0
+
+  config.optim = ml_collections.ConfigDict()
+  config.optim.learning_rate = 2e-4
+  config.optim.b1 = 0.5
+  config.optim.b2 = 0.999
+
+  config.train = ml_collections.ConfigDict()
+  config.train.batch_size = 64
+  config.train.num_steps = 20 * 162_770 // 64  # 20 epochs of CelebA's training split.
+  config.train.log_every_steps = 100
+  config.train.checkpoint_every_steps = 1000
+  config.train.figures_every_steps = 5000
+  config.train.max_checkpoints = 3
+  # 0 means every local device.
+  config.train.num_devices = 0
+
+  config.chain = ml_collections.ConfigDict()
+  config.chain.num_samples = 16
+  config.chain.num_steps = 20
+  config.chain.long_num_steps = 100
+  # Std of the noise added before each encoding in the Fig. 2 chain.
+  config.chain.noise_std = 0.5
+  config.chain.batchnorm = "batch"
+  config.chain.posterior_sample = False
+  # Nguyen et al. transition x + eta * (R(x) - x) + N(0, eps^2); eta = 1, eps = 0 is the paper's x <- R(x).
+  config.chain.step_size = 1.0
+  config.chain.step_noise_std = 0.0
+  return config
+
+
+def _check_choice(name: str, value, allowed) -> None:
+  if value not in allowed:
+    raise InputError(f"{name}={value!r} is not allowed; choose one of {', '.join(map(str, allowed))}")
+
+
+def _check_positive(name: str, value, *, allow_zero: bool = False) -> None:
+  if value < 0 or (value == 0 and not allow_zero):
+    bound = ">= 0" if allow_zero else "> 0"
+    raise InputError(f"{name}={value!r} is not allowed; it must be {bound}")
+
+
+def validate(config: ml_collections.ConfigDict) -> None:
+  """Raises InputError naming the first bad value and what is allowed."""
+  _check_choice("model.objective", config.model.objective, OBJECTIVES)
+  _check_choice("model.architecture", config.model.architecture, ARCHITECTURES)
+  _check_choice("loss.reconstruction", config.loss.reconstruction, RECONSTRUCTION_LOSSES)
+  _check_choice("loss.reduction", config.loss.reduction, REDUCTIONS)
+  _check_choice("data.source", config.data.source, DATA_SOURCES)
+  _check_choice("data.image_size", config.data.image_size, IMAGE_SIZES)
+  _check_choice("data.channels", config.data.channels, (1, 3))
+  _check_choice("chain.batchnorm", config.chain.batchnorm, BATCHNORM_MODES)
+  _check_positive("noise.sigma", config.noise.sigma)
+  _check_positive("noise.num_copies", config.noise.num_copies)
+  _check_positive("model.latent_dim", config.model.latent_dim)
+  _check_positive("optim.learning_rate", config.optim.learning_rate)
+  _check_positive("train.batch_size", config.train.batch_size)
+  _check_positive("train.num_steps", config.train.num_steps, allow_zero=True)
+  _check_positive("train.num_devices", config.train.num_devices, allow_zero=True)
+  for name in ("log_every_steps", "checkpoint_every_steps", "figures_every_steps", "max_checkpoints"):
+    _check_positive(f"train.{name}", config.train[name])
+  _check_positive("chain.num_samples", config.chain.num_samples)
+  _check_positive("chain.num_steps", config.chain.num_steps, allow_zero=True)
+  _check_positive("chain.long_num_steps", config.chain.long_num_steps, allow_zero=True)
+  _check_positive("chain.noise_std", config.chain.noise_std, allow_zero=True)
+  _check_positive("chain.step_size", config.chain.step_size)
+  _check_positive("chain.step_noise_std", config.chain.step_noise_std, allow_zero=True)
+  _check_positive("loss.kl_weight", config.loss.kl_weight, allow_zero=True)
+  _check_positive("loss.adversarial_weight", config.loss.adversarial_weight, allow_zero=True)
+  widths = tuple(config.model.widths)
+  if not widths or any(w <= 0 for w in widths):
+    raise InputError(f"model.widths={widths!r} is not allowed; give one or more positive channel counts")
+  if config.data.image_size % 2 ** len(widths):
+    raise InputError(
+        f"model.widths={widths!r} has {len(widths)} stride-2 layers, which do not divide "
+        f"data.image_size={config.data.image_size}; use at most {config.data.image_size.bit_length() - 1} widths")
+
+
+def check_batch_divisible(batch_size: int, num_devices: int, name: str = "train.batch_size") -> None:
+  if batch_size % num_devices:
+    raise InputError(
+        f"{name}={batch_size} is not divisible by the {num_devices} devices; use a multiple of {num_devices}")
+
+
+def data_shape(data_config) -> tuple:
+  """The shape of one training example."""
+  return (data_config.image_size, data_config.image_size, data_config.channels)
+
+
+VARIANTS = ("", "demo", "tiny")
+
+
+def with_variant(config: ml_collections.ConfigDict, variant: str) -> ml_collections.ConfigDict:
+  """'' is the paper's CelebA run; "demo" trains offline on the 100 LFW faces that ship with scikit-image
+  (32x32 grey, a few minutes on a 2-core CPU); "tiny" is the same data with minute networks, for smoke tests."""
+  if variant not in VARIANTS:
+    raise InputError(f"config variant {variant!r} is not allowed; choose one of '' (paper), 'demo', 'tiny'")
+  if not variant:
+    return config
+  config.data.source = "lfw_faces"
+  config.data.image_size = 32
+  config.data.channels = 1
+  config.model.widths = (32, 64, 128)
+  config.model.latent_dim = 32
+  config.model.disc_hidden = (256, 256)
+  config.train.batch_size = 32
+  config.train.num_steps = 3000
+  config.train.log_every_steps = 100
+  config.train.checkpoint_every_steps = 500
+  config.train.figures_every_steps = 1000
+  if variant == "tiny":
+    config.model.widths = (8, 16)
+    config.model.latent_dim = 8
+    config.model.mlp_hidden = (16, 16)
+    config.model.disc_hidden = (16, 16)
+    config.train.batch_size = 8
+    config.train.num_steps = 6
+    config.train.log_every_steps = 2
+    config.train.checkpoint_every_steps = 2
+    config.train.figures_every_steps = 6
+    config.chain.num_samples = 4
+    config.chain.num_steps = 4
+    config.chain.long_num_steps = 8
+  return config

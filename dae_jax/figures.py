@@ -1,0 +1,60 @@
+"""The paper's three chains (Figs. 1-3) from a trained autoencoder, as arrays and as PNG grids.
+
+- fig1_from_noise: U(0, 1) noise, then x <- R(x) (Fig. 1), shown at steps 0, n/2, n (noise -> x10 -> x20).
+- fig2_noise_injection: a long chain from noise that adds N(0, chain.noise_std^2) before each step (Fig. 2).
+- fig3_from_prior: decoded prior samples d(z), z ~ N(0, I), then x <- R(x) (Eq. 11, Fig. 3).
+"""
+
+import os
+
+import jax
+import numpy as np
+
+from dae_jax import sampling, visualize
+
+FIGURES = ("fig1_from_noise", "fig2_noise_injection", "fig3_from_prior")
+
+
+def paper_chains(autoencoder, params, key: jax.Array, chain_config, data_shape, latent_dim: int) -> dict:
+  """Trajectories [steps + 1, chain.num_samples, *data_shape] for each figure, as numpy arrays."""
+  start_keys = jax.random.split(jax.random.fold_in(key, 0), 3)
+  chain_keys = jax.random.split(jax.random.fold_in(key, 1), 3)
+  shape = (chain_config.num_samples, *data_shape)
+  plain = sampling.spec_from_config(chain_config)
+  injected = sampling.spec_from_config(chain_config, noise_std=chain_config.noise_std)
+  starts = {
+      "fig1_from_noise": (sampling.uniform_noise(start_keys[0], shape), plain, chain_config.num_steps),
+      "fig2_noise_injection": (sampling.uniform_noise(start_keys[1], shape), injected,
+                               chain_config.long_num_steps),
+      "fig3_from_prior": (sampling.decode_prior(autoencoder, params, start_keys[2], shape[0], latent_dim,
+                                                chain_config.batchnorm), plain, chain_config.num_steps),
+  }
+  trajectories = {}
+  for (name, (x0, spec, n)), chain_key in zip(starts.items(), chain_keys):
+    sample_chain = sampling.make_sample_chain(autoencoder, data_shape, latent_dim, spec)
+    trajectories[name] = np.asarray(jax.jit(sample_chain, static_argnums=3)(params, chain_key, x0, n))
+  return trajectories
+
+
+def columns(name: str, num_steps: int) -> list:
+  """Which chain steps a figure shows."""
+  if name == "fig1_from_noise":
+    return sorted({0, num_steps // 2, num_steps})
+  count = 11 if name == "fig2_noise_injection" else 6
+  return sorted({int(round(s)) for s in np.linspace(0, num_steps, count)})
+
+
+def write_pngs(trajectories: dict, directory: str, suffix: str = "") -> list:
+  paths = []
+  for name, trajectory in trajectories.items():
+    path = os.path.join(directory, f"{name}{suffix}.png")
+    visualize.save_png(path, visualize.chain_grid(trajectory, columns(name, trajectory.shape[0] - 1)))
+    paths.append(path)
+  return paths
+
+
+def write_npz(trajectories: dict, path: str) -> None:
+  """All trajectories in one ``.npz``, written atomically."""
+  tmp = path + ".tmp.npz"
+  np.savez_compressed(tmp, **trajectories)
+  os.replace(tmp, path)

@@ -1,0 +1,54 @@
+"""Command line: ``python -m dae_jax.main --config=configs/daae.py --workdir=DIR [--mode=train|sample]``.
+
+Flags and dispatch only. Bad input (a bad flag or config value, missing data) ends with one line on stderr
+and exit code 2.
+"""
+
+import sys
+
+from absl import app, flags, logging
+from ml_collections import config_flags
+
+from dae_jax.errors import InputError, TrainingDiverged
+
+_CONFIG = config_flags.DEFINE_config_file("config", None, "Config file, e.g. configs/daae.py or configs/daae.py:demo.",
+                                          lock_config=True)
+_WORKDIR = flags.DEFINE_string("workdir", None, "Directory for checkpoints, metrics and figures; resumed if it "
+                               "holds a checkpoint.")
+_MODE = flags.DEFINE_enum("mode", "train", ["train", "sample"], "train: train (resuming); sample: write the "
+                          "paper's figures and trajectories from the latest checkpoint.")
+flags.mark_flags_as_required(["config", "workdir"])
+
+
+def _fail(message: str, code: int = 2):
+  print(f"error: {message}", file=sys.stderr)
+  sys.exit(code)
+
+
+def _parse_flags(argv):
+  try:
+    return flags.FLAGS(argv)
+  except (flags.Error, InputError, ValueError, KeyError, AttributeError) as e:
+    _fail(" ".join(str(e).split()))
+
+
+def main(argv):
+  if len(argv) > 1:
+    _fail(f"unexpected arguments {argv[1:]}; everything is set with --config, --workdir and --mode")
+  logging.set_verbosity(logging.INFO)
+  try:
+    if _MODE.value == "train":
+      from dae_jax import train  # pylint: disable=g-import-not-at-top  (keeps --help and flag errors fast)
+      train.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
+    else:
+      from dae_jax import pretrained  # pylint: disable=g-import-not-at-top
+      directory = pretrained.write_samples(_CONFIG.value, _WORKDIR.value)
+      logging.info("Wrote figures and trajectories.npz to %s.", directory)
+  except InputError as e:
+    _fail(str(e))
+  except TrainingDiverged as e:
+    _fail(str(e), code=1)
+
+
+if __name__ == "__main__":
+  app.run(main, flags_parser=_parse_flags)

@@ -1,0 +1,150 @@
+"""Encoders, decoders and the latent discriminator (Flax Linen).
+
+Decoders return logits; the sigmoid is applied by whoever needs pixels, so BCE is computed from logits.
+DAE, DVAE and DAAE share these modules; only a variational encoder differs (it returns a mean and a
+log-variance instead of one code).
+"""
+
+from typing import Optional, Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import ml_collections
+
+from dae_jax.upconv import UpConv
+
+_PAD_1 = ((1, 1), (1, 1))
+
+
+def _batch_norm(use_running_average: bool) -> nn.BatchNorm:
+  # PyTorch's defaults (momentum 0.1 there is 0.9 here), as in the paper's DCGAN-style networks.
+  return nn.BatchNorm(use_running_average=use_running_average, momentum=0.9, epsilon=1e-5)
+
+
+def _split_code(h: jax.Array, variational: bool):
+  if variational:
+    mean, log_var = jnp.split(h, 2, axis=-1)
+    return mean, log_var
+  return h, None
+
+
+class ConvEncoder(nn.Module):
+  """4x4 stride-2 convs, BatchNorm + ReLU after each, then a dense layer to the code."""
+
+  widths: Sequence[int]
+  latent_dim: int
+  variational: bool = False
+
+  @nn.compact
+  def __call__(self, x: jax.Array, use_running_average: bool):
+    h = x
+    for width in self.widths:
+      h = nn.Conv(width, (4, 4), strides=(2, 2), padding=_PAD_1)(h)
+      h = nn.relu(_batch_norm(use_running_average)(h))
+    h = nn.Dense(self.latent_dim * (2 if self.variational else 1))(h.reshape(h.shape[0], -1))
+    return _split_code(h, self.variational)
+
+
+class ConvDecoder(nn.Module):
+  """Dense to a (size / 2^L)^2 map, then L fractionally-strided convs; BatchNorm + ReLU between; logits out."""
+
+  widths: Sequence[int]
+  image_size: int
+  channels: int
+
+  @nn.compact
+  def __call__(self, z: jax.Array, use_running_average: bool) -> jax.Array:
+    widths = tuple(reversed(self.widths))
+    base = self.image_size // 2 ** len(widths)
+    h = nn.Dense(base * base * widths[0])(z)
+    h = nn.relu(_batch_norm(use_running_average)(h))
+    h = h.reshape(z.shape[0], base, base, widths[0])
+    for width in widths[1:]:
+      h = nn.relu(_batch_norm(use_running_average)(UpConv(width)(h)))
+    return UpConv(self.channels)(h)
+
+
+class MLPEncoder(nn.Module):
+  """For vector data. Swish rather than ReLU: R(x) - x estimates a gradient field, which should be smooth."""
+
+  hidden: Sequence[int]
+  latent_dim: int
+  variational: bool = False
+
+  @nn.compact
+  def __call__(self, x: jax.Array, use_running_average: bool):
+    del use_running_average  # No BatchNorm: one interface for every encoder.
+    h = x.reshape(x.shape[0], -1)
+    for width in self.hidden:
+      h = nn.swish(nn.Dense(width)(h))
+    h = nn.Dense(self.latent_dim * (2 if self.variational else 1))(h)
+    return _split_code(h, self.variational)
+
+
+class MLPDecoder(nn.Module):
+  hidden: Sequence[int]
+  data_shape: Sequence[int]
+
+  @nn.compact
+  def __call__(self, z: jax.Array, use_running_average: bool) -> jax.Array:
+    del use_running_average
+    h = z
+    for width in reversed(self.hidden):
+      h = nn.swish(nn.Dense(width)(h))
+    size = 1
+    for dim in self.data_shape:
+      size *= dim
+    return nn.Dense(size)(h).reshape(z.shape[0], *self.data_shape)
+
+
+class Autoencoder(nn.Module):
+  """R(x) = sigmoid(decode(encode(x))). ``encode`` returns (code or mean, log-variance or None)."""
+
+  encoder: nn.Module
+  decoder: nn.Module
+
+  def encode(self, x: jax.Array, use_running_average: bool = False):
+    return self.encoder(x, use_running_average)
+
+  def decode(self, z: jax.Array, use_running_average: bool = False) -> jax.Array:
+    return self.decoder(z, use_running_average)
+
+  def __call__(self, x: jax.Array, use_running_average: bool = False) -> jax.Array:
+    code, _ = self.encode(x, use_running_average)
+    return self.decode(code, use_running_average)
+
+
+class LatentDiscriminator(nn.Module):
+  """Tells prior samples (label 1) from encodings (label 0); returns logits of shape [batch]."""
+
+  hidden: Sequence[int]
+  dropout: float
+  leaky_relu_slope: float
+
+  @nn.compact
+  def __call__(self, z: jax.Array, deterministic: bool) -> jax.Array:
+    h = z
+    for width in self.hidden:
+      h = nn.leaky_relu(nn.Dense(width)(h), self.leaky_relu_slope)
+      h = nn.Dropout(self.dropout, deterministic=deterministic)(h)
+    return nn.Dense(1)(h)[:, 0]
+
+
+def build(model_config: ml_collections.ConfigDict, data_shape: Sequence[int]
+          ) -> tuple[Autoencoder, Optional[LatentDiscriminator]]:
+  """The autoencoder for ``data_shape`` (per example: (H, W, C) images or (d,) vectors) and, for DAAE, the
+  discriminator."""
+  variational = model_config.objective == "dvae"
+  if model_config.architecture == "conv":
+    height, _, channels = data_shape
+    encoder = ConvEncoder(tuple(model_config.widths), model_config.latent_dim, variational)
+    decoder = ConvDecoder(tuple(model_config.widths), height, channels)
+  else:
+    encoder = MLPEncoder(tuple(model_config.mlp_hidden), model_config.latent_dim, variational)
+    decoder = MLPDecoder(tuple(model_config.mlp_hidden), tuple(data_shape))
+  discriminator = None
+  if model_config.objective == "daae":
+    discriminator = LatentDiscriminator(
+        tuple(model_config.disc_hidden), model_config.disc_dropout, model_config.leaky_relu_slope)
+  return Autoencoder(encoder, decoder), discriminator

@@ -1,0 +1,61 @@
+"""Data parallelism with ``jax.jit`` and named shardings on a 1-D ("data",) mesh.
+
+The batch axis is split over devices and everything else is replicated; XLA inserts the collectives, so
+BatchNorm statistics and gradients are over the global batch with no ``axis_name`` anywhere.
+"""
+
+from typing import Callable, Optional, Sequence
+
+import jax
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+from dae_jax import config_lib
+from dae_jax.errors import InputError
+
+DATA_AXIS = "data"
+
+
+def make_mesh(devices: Optional[Sequence[jax.Device]] = None) -> Mesh:
+  return Mesh(np.asarray(jax.devices() if devices is None else devices), (DATA_AXIS,))
+
+
+def local_devices(num_devices: int) -> list:
+  """The first ``num_devices`` devices (0 means all), or an error naming how many there are."""
+  devices = jax.devices()
+  if num_devices > len(devices):
+    raise InputError(
+        f"train.num_devices={num_devices} is more than the {len(devices)} devices here; use 0 (all) or fewer")
+  return devices[:num_devices] if num_devices else devices
+
+
+def replicated(mesh: Mesh) -> NamedSharding:
+  return NamedSharding(mesh, PartitionSpec())
+
+
+def batch_sharded(mesh: Mesh) -> NamedSharding:
+  return NamedSharding(mesh, PartitionSpec(DATA_AXIS))
+
+
+def shard_batch(batch: np.ndarray, mesh: Mesh, name: str = "train.batch_size") -> jax.Array:
+  """Places a host batch on the mesh, split along its first axis."""
+  config_lib.check_batch_divisible(batch.shape[0], mesh.size, name)
+  return jax.device_put(batch, batch_sharded(mesh))
+
+
+def replicate(tree, mesh: Mesh):
+  return jax.device_put(tree, replicated(mesh))
+
+
+def jit_train_step(step_fn: Callable, mesh: Mesh, *, donate_state: bool = True) -> Callable:
+  """``step_fn(state, batch, key) -> (state, metrics)`` jitted with a sharded batch and replicated rest.
+
+  Donating the state lets XLA update parameters in place; only do it when the caller owns the state.
+  """
+  return jax.jit(
+      step_fn,
+      in_shardings=(replicated(mesh), batch_sharded(mesh), replicated(mesh)),
+      out_shardings=(replicated(mesh), replicated(mesh)),
+      donate_argnums=(0,) if donate_state else (),
+  )
+

@@ -1,0 +1,123 @@
+"""The training loop: the one place with side effects (data, checkpoints, metrics, figures)."""
+
+import dataclasses
+import functools
+import math
+import os
+
+from absl import logging
+import jax
+import ml_collections
+import numpy as np
+
+from dae_jax import checkpointing, config_lib, data, figures, metrics_io, sharding, train_state, train_step
+from dae_jax.data import loader
+from dae_jax.errors import TrainingDiverged
+
+
+@dataclasses.dataclass
+class Run:
+  """What a run is made of once the config has been turned into objects."""
+
+  config: ml_collections.ConfigDict
+  spec: train_step.StepSpec
+  mesh: jax.sharding.Mesh
+  data_shape: tuple
+  init_key: jax.Array
+  step_key: jax.Array
+  figure_key: jax.Array
+
+
+def prepare_model(config: ml_collections.ConfigDict) -> Run:
+  """Validates the config and builds the step spec and mesh; no data is read and no parameter is made."""
+  config_lib.validate(config)
+  mesh = sharding.make_mesh(sharding.local_devices(config.train.num_devices))
+  config_lib.check_batch_divisible(config.train.batch_size, mesh.size)
+  data_shape = config_lib.data_shape(config.data)
+  init_key, step_key, figure_key = jax.random.split(jax.random.PRNGKey(config.seed), 3)
+  return Run(config, train_step.spec_from_config(config, data_shape), mesh, data_shape, init_key, step_key,
+             figure_key)
+
+
+def initial_state(run: Run, example_batch: np.ndarray) -> train_state.TrainState:
+  """Fresh parameters, replicated over the mesh."""
+  spec = run.spec
+  create = functools.partial(train_state.create, autoencoder=spec.autoencoder, discriminator=spec.discriminator,
+                             ae_tx=spec.ae_tx, disc_tx=spec.disc_tx, latent_dim=spec.latent_dim)
+  state = jax.jit(create, out_shardings=sharding.replicated(run.mesh))(run.init_key,
+                                                                       example_batch=example_batch)
+  return state
+
+
+def restore_or_init(run: Run, checkpoints, example_batch: np.ndarray) -> train_state.TrainState:
+  state = initial_state(run, example_batch)
+  restored = checkpointing.restore_latest(checkpoints, state)
+  if restored is None:
+    logging.info("Starting from scratch.")
+    return state
+  logging.info("Resuming from the checkpoint at step %d.", int(restored.step))
+  return restored
+
+
+def write_figures(run: Run, state, workdir: str, writer: metrics_io.MetricsWriter) -> None:
+  step = int(state.step)
+  trajectories = figures.paper_chains(run.spec.autoencoder, state.autoencoder_variables(),
+                                      jax.random.fold_in(run.figure_key, step), run.config.chain, run.data_shape,
+                                      run.spec.latent_dim)
+  directory = os.path.join(workdir, "figures")
+  figures.write_pngs(trajectories, directory)
+  paths = figures.write_pngs(trajectories, directory, suffix=f"_step{step:07d}")
+  writer.images(step, {os.path.basename(p)[:-len(f"_step{step:07d}.png")]: _read_png(p) for p in paths})
+  logging.info("Wrote figures for step %d to %s.", step, directory)
+
+
+def _read_png(path: str) -> np.ndarray:
+  from PIL import Image  # pylint: disable=g-import-not-at-top
+  return np.asarray(Image.open(path).convert("RGB"))
+
+
+def _check_finite(step: int, metrics: dict) -> None:
+  bad = {k: v for k, v in metrics.items() if not math.isfinite(v)}
+  if bad:
+    raise TrainingDiverged(f"non-finite loss at step {step}: {bad}; lower optim.learning_rate or check the data")
+
+
+def _is_due(step: int, every: int, last: int) -> bool:
+  return step % every == 0 or step == last
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> train_state.TrainState:
+  """Trains (resuming from ``workdir`` if it holds a checkpoint) and writes checkpoints, metrics, figures."""
+  config_lib.validate(config)
+  data.check_available(config.data)
+  run = prepare_model(config)
+  images = data.load_train_images(config.data)
+  train = config.train
+  checkpoints = checkpointing.manager(workdir, train.max_checkpoints)
+  state = restore_or_init(run, checkpoints, images[:train.batch_size])
+  metrics_io.write_config(workdir, config)
+  writer = metrics_io.MetricsWriter(workdir)
+  step_fn = sharding.jit_train_step(functools.partial(train_step.train_step, spec=run.spec), run.mesh)
+  start = int(state.step)
+  progress = metrics_io.Progress(start, train.num_steps)
+  for step in range(start, train.num_steps):
+    batch = sharding.shard_batch(loader.batch_at(images, config.seed, step, train.batch_size), run.mesh)
+    state, metrics = step_fn(state, batch, run.step_key)
+    done = step + 1
+    if _is_due(done, train.log_every_steps, train.num_steps):
+      metrics = {k: float(v) for k, v in jax.device_get(metrics).items()}
+      _check_finite(done, metrics)
+      rates = progress.report(done)
+      writer.scalars(done, {**metrics, **rates})
+      metrics_io.log_line(done, train.num_steps, metrics, rates)
+    if _is_due(done, train.checkpoint_every_steps, train.num_steps):
+      checkpointing.save(checkpoints, state)
+    if _is_due(done, train.figures_every_steps, train.num_steps):
+      write_figures(run, state, workdir, writer)
+  if start >= train.num_steps:
+    logging.info("Already trained to step %d; writing figures only.", start)
+    write_figures(run, state, workdir, writer)
+  checkpoints.wait_until_finished()
+  checkpoints.close()
+  writer.close()
+  return state

@@ -1,0 +1,50 @@
+"""The training state: every array that changes during training, and nothing else.
+
+Hyperparameters stay in the config (never in checkpoints, so a resumed run follows the config it is given);
+the networks and optimisers travel in ``train_step.StepSpec``.
+"""
+
+from typing import Any, Optional
+
+import flax.struct
+import jax
+import jax.numpy as jnp
+import optax
+
+
+class TrainState(flax.struct.PyTreeNode):
+  step: jax.Array
+  ae_params: Any
+  batch_stats: Any
+  ae_opt_state: Any
+  # None for objectives without a discriminator.
+  disc_params: Optional[Any] = None
+  disc_opt_state: Optional[Any] = None
+
+  def autoencoder_variables(self) -> dict:
+    """What ``Autoencoder.apply`` and ``sample_chain`` take as ``params``."""
+    return {"params": self.ae_params, "batch_stats": self.batch_stats}
+
+
+def adam(learning_rate: float, b1: float, b2: float) -> optax.GradientTransformation:
+  return optax.adam(learning_rate, b1=b1, b2=b2)
+
+
+def create(key: jax.Array, autoencoder, discriminator, ae_tx, disc_tx, example_batch: jax.Array,
+           latent_dim: int) -> TrainState:
+  """Fresh parameters for ``example_batch``'s shape; discriminator ones only when ``discriminator`` is given."""
+  ae_key, disc_key = jax.random.split(key)
+  variables = autoencoder.init(ae_key, example_batch, use_running_average=False)
+  disc_params = disc_opt_state = None
+  if discriminator is not None:
+    codes = jnp.zeros((example_batch.shape[0], latent_dim), example_batch.dtype)
+    disc_params = discriminator.init(disc_key, codes, deterministic=True)["params"]
+    disc_opt_state = disc_tx.init(disc_params)
+  return TrainState(
+      step=jnp.zeros((), jnp.int32),
+      ae_params=variables["params"],
+      batch_stats=variables.get("batch_stats", {}),
+      ae_opt_state=ae_tx.init(variables["params"]),
+      disc_params=disc_params,
+      disc_opt_state=disc_opt_state,
+  )
