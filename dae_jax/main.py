@@ -32,10 +32,18 @@ def _parse_flags(argv):
     _fail(" ".join(str(e).split()))
 
 
+class _QuietLibraries:
+  """Drops INFO lines from orbax, which logs every step of every save; warnings and errors still show."""
+
+  def filter(self, record) -> bool:
+    return record.levelno >= logging.WARNING or "/orbax/" not in record.pathname
+
+
 def main(argv):
   if len(argv) > 1:
     _fail(f"unexpected arguments {argv[1:]}; everything is set with --config, --workdir and --mode")
   logging.set_verbosity(logging.INFO)
+  logging.get_absl_logger().addFilter(_QuietLibraries())
   try:
     if _MODE.value == "train":
       from dae_jax import train  # pylint: disable=g-import-not-at-top  (keeps --help and flag errors fast)

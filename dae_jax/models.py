@@ -18,7 +18,9 @@ _PAD_1 = ((1, 1), (1, 1))
 
 
 def _batch_norm(use_running_average: bool) -> nn.BatchNorm:
-  # PyTorch's defaults (momentum 0.1 there is 0.9 here), as in the paper's DCGAN-style networks.
+  # PyTorch's defaults (momentum 0.1 there is 0.9 here), as in the paper's DCGAN-style networks. Layers feeding
+  # a BatchNorm have no bias: BatchNorm removes it, its true gradient is 0, and Adam would turn the rounding
+  # noise in that gradient into full-size random steps.
   return nn.BatchNorm(use_running_average=use_running_average, momentum=0.9, epsilon=1e-5)
 
 
@@ -40,7 +42,7 @@ class ConvEncoder(nn.Module):
   def __call__(self, x: jax.Array, use_running_average: bool):
     h = x
     for width in self.widths:
-      h = nn.Conv(width, (4, 4), strides=(2, 2), padding=_PAD_1)(h)
+      h = nn.Conv(width, (4, 4), strides=(2, 2), padding=_PAD_1, use_bias=False)(h)
       h = nn.relu(_batch_norm(use_running_average)(h))
     h = nn.Dense(self.latent_dim * (2 if self.variational else 1))(h.reshape(h.shape[0], -1))
     return _split_code(h, self.variational)
@@ -57,11 +59,11 @@ class ConvDecoder(nn.Module):
   def __call__(self, z: jax.Array, use_running_average: bool) -> jax.Array:
     widths = tuple(reversed(self.widths))
     base = self.image_size // 2 ** len(widths)
-    h = nn.Dense(base * base * widths[0])(z)
+    h = nn.Dense(base * base * widths[0], use_bias=False)(z)
     h = nn.relu(_batch_norm(use_running_average)(h))
     h = h.reshape(z.shape[0], base, base, widths[0])
     for width in widths[1:]:
-      h = nn.relu(_batch_norm(use_running_average)(UpConv(width)(h)))
+      h = nn.relu(_batch_norm(use_running_average)(UpConv(width, use_bias=False)(h)))
     return UpConv(self.channels)(h)
 
 

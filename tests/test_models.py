@@ -1,0 +1,60 @@
+import jax
+import jax.numpy as jnp
+import pytest
+
+from dae_jax import config_lib, models
+
+
+@pytest.mark.parametrize("size,channels,widths", [(32, 1, (8, 16)), (64, 3, (8, 16, 32, 64)), (32, 3, (4,))])
+@pytest.mark.parametrize("objective", ["dae", "dvae", "daae"])
+def test_conv_autoencoder_shapes(size, channels, widths, objective):
+  config = config_lib.default_config()
+  config.model.objective = objective
+  config.model.widths = widths
+  config.model.latent_dim = 7
+  autoencoder, discriminator = models.build(config.model, (size, size, channels))
+  x = jnp.zeros((2, size, size, channels))
+  variables = autoencoder.init(jax.random.PRNGKey(0), x)
+  mean, log_var = autoencoder.apply(variables, x, True, method=autoencoder.encode)
+  assert mean.shape == (2, 7)
+  assert (log_var is not None) == (objective == "dvae")
+  assert log_var is None or log_var.shape == (2, 7)
+  assert autoencoder.apply(variables, x, True).shape == (2, size, size, channels)
+  assert (discriminator is not None) == (objective == "daae")
+
+
+def test_decoder_returns_unbounded_logits():
+  config = config_lib.default_config()
+  config.model.widths = (8,)
+  autoencoder, _ = models.build(config.model, (32, 32, 1))
+  x = jax.random.uniform(jax.random.PRNGKey(0), (4, 32, 32, 1))
+  variables = autoencoder.init(jax.random.PRNGKey(1), x)
+  variables = jax.tree.map(lambda p: p * 50, variables)
+  logits, _ = autoencoder.apply(variables, x, False, mutable=["batch_stats"])
+  assert float(logits.min()) < 0.0 or float(logits.max()) > 1.0
+
+
+def test_discriminator_returns_one_logit_per_code_and_uses_dropout_only_when_training():
+  config = config_lib.default_config()
+  _, discriminator = models.build(config.model, (64, 64, 3))
+  z = jax.random.normal(jax.random.PRNGKey(0), (5, config.model.latent_dim))
+  params = discriminator.init(jax.random.PRNGKey(1), z, deterministic=True)
+  assert discriminator.apply(params, z, deterministic=True).shape == (5,)
+  a = discriminator.apply(params, z, deterministic=False, rngs={"dropout": jax.random.PRNGKey(2)})
+  b = discriminator.apply(params, z, deterministic=False, rngs={"dropout": jax.random.PRNGKey(3)})
+  assert not jnp.allclose(a, b)
+
+
+@pytest.mark.parametrize("objective", ["dae", "dvae"])
+def test_mlp_autoencoder_for_vector_data(objective):
+  config = config_lib.default_config()
+  config.model.architecture = "mlp"
+  config.model.objective = objective
+  config.model.mlp_hidden = (32, 16)
+  config.model.latent_dim = 3
+  autoencoder, _ = models.build(config.model, (16,))
+  x = jnp.zeros((10, 16))
+  variables = autoencoder.init(jax.random.PRNGKey(0), x)
+  assert autoencoder.apply(variables, x).shape == (10, 16)
+  mean, _ = autoencoder.apply(variables, x, method=autoencoder.encode)
+  assert mean.shape == (10, 3)
