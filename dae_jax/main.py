@@ -25,11 +25,25 @@ def _fail(message: str, code: int = 2):
   sys.exit(code)
 
 
+def _flag_error_line(error: Exception, argv) -> str:
+  """One line from the errors that flag and config-file parsing raise (some carry a whole traceback)."""
+  if isinstance(error, (KeyError, AttributeError)):  # An unknown config key; ml_collections suggests one.
+    text = str(error.args[0] if error.args else error).replace("\\n", "\n").replace("\\'", "'")
+    key, *hint = [part.strip(" '\"") for part in text.splitlines() if part.strip(" '\"")]
+    override = next((a.split("=")[0] for a in argv if a.startswith("--config.")), "--config")
+    return f"{override}: unknown config key {key!r}. {' '.join(hint)}".strip()
+  lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+  if "Traceback (most recent call last)" in str(error):
+    head = lines[0].split("Traceback (most recent call last)")[0].strip()
+    return f"{head} {lines[-1].split(': ', 1)[-1]}"
+  return " ".join(lines)
+
+
 def _parse_flags(argv):
   try:
     return flags.FLAGS(argv)
   except (flags.Error, InputError, ValueError, KeyError, AttributeError) as e:
-    _fail(" ".join(str(e).split()))
+    _fail(_flag_error_line(e, argv))
 
 
 class _QuietLibraries:
@@ -44,13 +58,18 @@ def main(argv):
     _fail(f"unexpected arguments {argv[1:]}; everything is set with --config, --workdir and --mode")
   logging.set_verbosity(logging.INFO)
   logging.get_absl_logger().addFilter(_QuietLibraries())
+  config = _CONFIG.value
+  try:
+    getattr(config, "seed")  # ml_collections reports a config file it could not load only on first use.
+  except OSError as e:
+    _fail(f"--config: {str(e).strip().splitlines()[-1].strip()}")
   try:
     if _MODE.value == "train":
       from dae_jax import train  # pylint: disable=g-import-not-at-top  (keeps --help and flag errors fast)
-      train.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
+      train.train_and_evaluate(config, _WORKDIR.value)
     else:
       from dae_jax import pretrained  # pylint: disable=g-import-not-at-top
-      directory = pretrained.write_samples(_CONFIG.value, _WORKDIR.value)
+      directory = pretrained.write_samples(config, _WORKDIR.value)
       logging.info("Wrote figures and trajectories.npz to %s.", directory)
   except InputError as e:
     _fail(str(e))

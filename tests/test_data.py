@@ -1,0 +1,53 @@
+import time
+
+import numpy as np
+import pytest
+
+from dae_jax.data import celeba, faces, loader
+from dae_jax.errors import InputError
+
+
+@pytest.mark.parametrize("size,channels", [(32, 1), (64, 3)])
+def test_demo_faces_are_real_images_in_the_unit_interval(size, channels):
+  images = faces.load(size, channels)
+  assert images.shape == (100, size, size, channels) and images.dtype == np.float32
+  assert 0.0 <= images.min() and images.max() <= 1.0
+  assert images.std() > 0.1  # Real pictures, not a constant.
+  if channels == 3:
+    np.testing.assert_array_equal(images[..., 0], images[..., 2])
+
+
+def test_batches_are_a_pure_function_of_seed_and_step():
+  a = loader.batch_indices(seed=3, step=17, num_examples=100, batch_size=32)
+  b = loader.batch_indices(seed=3, step=17, num_examples=100, batch_size=32)
+  np.testing.assert_array_equal(a, b)
+  assert not np.array_equal(a, loader.batch_indices(seed=4, step=17, num_examples=100, batch_size=32))
+
+
+def test_an_epoch_visits_distinct_examples_and_epochs_reshuffle():
+  epoch0 = np.concatenate([loader.batch_indices(0, s, 100, 32) for s in range(3)])
+  epoch1 = np.concatenate([loader.batch_indices(0, s, 100, 32) for s in range(3, 6)])
+  assert len(set(epoch0)) == 96 and len(set(epoch1)) == 96
+  assert not np.array_equal(epoch0, epoch1)
+
+
+def test_batch_larger_than_the_data_is_a_clear_error():
+  with pytest.raises(InputError, match=r"train.batch_size=200 is larger than the 100 training examples"):
+    loader.batch_indices(0, 0, 100, 200)
+
+
+def test_missing_celeba_fails_fast_with_instructions(tmp_path):
+  start = time.perf_counter()
+  with pytest.raises(InputError) as error:
+    celeba.locate(str(tmp_path))
+  assert time.perf_counter() - start < 5
+  message = str(error.value)
+  assert str(tmp_path) in message and "downloads/manual" in message and "configs/daae.py:demo" in message
+  assert "\n" not in message
+
+
+def test_prepared_celeba_directory_is_found(tmp_path):
+  version = tmp_path / "celeb_a" / "2.1.0"
+  version.mkdir(parents=True)
+  (version / "dataset_info.json").write_text("{}")
+  assert celeba.locate(str(tmp_path)) == str(version)

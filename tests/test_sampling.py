@@ -1,0 +1,121 @@
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from dae_jax import sampling, train
+from dae_jax.data import faces
+from dae_jax.errors import InputError
+
+
+def _affine(x, key):
+  """A stub R with a known fixed point: R(x) = 0.5 x + 0.25 pulls everything to 0.5 geometrically."""
+  del key
+  return 0.5 * x + 0.25
+
+
+def test_chain_with_a_stub_follows_the_closed_form():
+  x0 = jnp.array([[0.0, 1.0, 0.2]])
+  trajectory = sampling.chain(_affine, jax.random.PRNGKey(0), x0, 6, sampling.ChainSpec())
+  assert trajectory.shape == (7, 1, 3)
+  expected = np.stack([0.5 + (np.asarray(x0) - 0.5) * 0.5 ** t for t in range(7)])
+  np.testing.assert_allclose(trajectory, expected, rtol=1e-6)
+
+
+def test_nguyen_step_without_noise_moves_a_fraction_of_the_way():
+  x0 = jnp.array([[1.0]])
+  spec = sampling.ChainSpec(step_size=0.25)
+  trajectory = sampling.chain(_affine, jax.random.PRNGKey(0), x0, 3, spec)
+  # x + 0.25 (R(x) - x) = x - 0.125 (x - 0.5): the distance to 0.5 shrinks by 7/8 per step.
+  np.testing.assert_allclose(trajectory[:, 0, 0], 0.5 + 0.5 * (7 / 8) ** np.arange(4), rtol=1e-6)
+
+
+def test_noise_injection_and_step_noise_equal_a_python_loop_with_the_same_keys():
+  key = jax.random.PRNGKey(3)
+  x0 = jax.random.uniform(jax.random.PRNGKey(4), (2, 5))
+  spec = sampling.ChainSpec(noise_std=0.3, step_size=0.5, step_noise_std=0.1)
+  trajectory = sampling.chain(_affine, key, x0, 4, spec)
+  x, expected = x0, [x0]
+  for t in range(4):
+    inject, _, step = jax.random.split(jax.random.fold_in(key, t), 3)
+    r = 0.5 * (x + 0.3 * jax.random.normal(inject, x.shape)) + 0.25
+    x = x + 0.5 * (r - x) + 0.1 * jax.random.normal(step, x.shape)
+    expected.append(x)
+  np.testing.assert_allclose(trajectory, np.stack(expected), rtol=1e-5, atol=1e-6)
+
+
+@pytest.fixture(scope="module")
+def trained_dae():
+  from configs import dae  # pylint: disable=g-import-not-at-top
+  config = dae.get_config("tiny")
+  config.train.num_devices = 1
+  run = train.prepare_model(config)
+  state = train.initial_state(run, faces.load(32, 1)[:8])
+  return run, state.autoencoder_variables()
+
+
+@pytest.mark.parametrize("batchnorm", ["batch", "running"])
+def test_sample_chain_equals_a_python_loop_of_reconstruct(trained_dae, batchnorm):
+  run, params = trained_dae
+  spec = sampling.ChainSpec(batchnorm=batchnorm)
+  sample_chain = sampling.make_sample_chain(run.spec.autoencoder, run.data_shape, run.spec.latent_dim, spec)
+  key = jax.random.PRNGKey(0)
+  x0 = sampling.uniform_noise(jax.random.PRNGKey(1), (4, 32, 32, 1))
+  trajectory = jax.jit(sample_chain, static_argnums=3)(params, key, x0, 3)
+  assert trajectory.shape == (4, 4, 32, 32, 1)
+  x, expected = x0, [x0]
+  for t in range(3):
+    _, posterior_key, _ = jax.random.split(jax.random.fold_in(key, t), 3)
+    x = sampling.reconstruct(run.spec.autoencoder, params, x, posterior_key, spec, run.spec.latent_dim)
+    expected.append(x)
+  # The scan is compiled as one program and the loop op by op: float32 rounding differs, nothing else.
+  np.testing.assert_allclose(trajectory, np.stack(expected), rtol=1e-4, atol=1e-4)
+  assert float(trajectory[1:].min()) >= 0.0 and float(trajectory[1:].max()) <= 1.0
+
+
+def test_minibatch_statistics_make_r_depend_on_the_rest_of_the_batch(trained_dae):
+  run, params = trained_dae
+  x = sampling.uniform_noise(jax.random.PRNGKey(1), (4, 32, 32, 1))
+  key = jax.random.PRNGKey(0)
+
+  def first(batch, mode):
+    spec = sampling.ChainSpec(batchnorm=mode)
+    return sampling.reconstruct(run.spec.autoencoder, params, batch, key, spec, run.spec.latent_dim)[0]
+
+  other = x.at[1:].set(0.0)
+  assert not np.allclose(first(x, "batch"), first(other, "batch"))
+  np.testing.assert_allclose(first(x, "running"), first(other, "running"), rtol=1e-6)
+
+
+def test_sample_chain_is_deterministic_per_key(trained_dae):
+  run, params = trained_dae
+  spec = sampling.ChainSpec(noise_std=0.2)
+  sample_chain = jax.jit(sampling.make_sample_chain(run.spec.autoencoder, run.data_shape, run.spec.latent_dim,
+                                                    spec), static_argnums=3)
+  x0 = jnp.full((2, 32, 32, 1), 0.5)
+  a = sample_chain(params, jax.random.PRNGKey(0), x0, 2)
+  b = sample_chain(params, jax.random.PRNGKey(0), x0, 2)
+  c = sample_chain(params, jax.random.PRNGKey(1), x0, 2)
+  np.testing.assert_array_equal(a, b)
+  assert not np.allclose(a, c)
+  zero = sample_chain(params, jax.random.PRNGKey(0), x0, 0)
+  assert zero.shape == (1, 2, 32, 32, 1)
+
+
+def test_sample_chain_rejects_bad_shapes_and_lengths(trained_dae):
+  run, params = trained_dae
+  sample_chain = sampling.make_sample_chain(run.spec.autoencoder, run.data_shape, run.spec.latent_dim)
+  key = jax.random.PRNGKey(0)
+  with pytest.raises(InputError, match=r"x0 has shape \(2, 64, 64, 3\); expected \(batch, 32, 32, 1\)"):
+    sample_chain(params, key, jnp.zeros((2, 64, 64, 3)), 3)
+  with pytest.raises(InputError, match=r"x0 has shape \(32, 32, 1\)"):
+    sample_chain(params, key, jnp.zeros((32, 32, 1)), 3)
+  with pytest.raises(InputError, match=r"n=-1 is not allowed"):
+    sample_chain(params, key, jnp.zeros((2, 32, 32, 1)), -1)
+
+
+def test_decode_prior_gives_images_in_the_unit_interval(trained_dae):
+  run, params = trained_dae
+  images = sampling.decode_prior(run.spec.autoencoder, params, jax.random.PRNGKey(0), 3, run.spec.latent_dim)
+  assert images.shape == (3, 32, 32, 1)
+  assert 0.0 <= float(images.min()) and float(images.max()) <= 1.0
