@@ -159,7 +159,7 @@ def with_variant(config: ml_collections.ConfigDict, variant: str) -> ml_collecti
   config.model.latent_dim = 32
   config.model.disc_hidden = (256, 256)
   config.train.batch_size = 32
-  config.train.num_steps = 3000
+  config.train.num_steps = 4000
   config.train.log_every_steps = 100
   config.train.checkpoint_every_steps = 500
   config.train.figures_every_steps = 1000

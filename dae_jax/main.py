@@ -4,6 +4,8 @@ Flags and dispatch only. Bad input (a bad flag or config value, missing data) en
 and exit code 2.
 """
 
+import logging as std_logging
+import os
 import sys
 
 from absl import app, flags, logging
@@ -50,14 +52,15 @@ class _QuietLibraries:
   """Drops INFO lines from orbax, which logs every step of every save; warnings and errors still show."""
 
   def filter(self, record) -> bool:
-    return record.levelno >= logging.WARNING or "/orbax/" not in record.pathname
+    return record.levelno >= std_logging.WARNING or "/orbax/" not in record.pathname
 
 
 def main(argv):
+  os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")  # TensorFlow (for TensorBoard) is chatty at startup.
   if len(argv) > 1:
     _fail(f"unexpected arguments {argv[1:]}; everything is set with --config, --workdir and --mode")
   logging.set_verbosity(logging.INFO)
-  logging.get_absl_logger().addFilter(_QuietLibraries())
+  logging.get_absl_handler().python_handler.addFilter(_QuietLibraries())
   config = _CONFIG.value
   try:
     getattr(config, "seed")  # ml_collections reports a config file it could not load only on first use.
