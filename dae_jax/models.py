@@ -12,9 +12,7 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
-from dae_jax.upconv import UpConv
-
-_PAD_1 = ((1, 1), (1, 1))
+from dae_jax.upconv import DownConv, UpConv
 
 
 def _batch_norm(use_running_average: bool) -> nn.BatchNorm:
@@ -42,7 +40,7 @@ class ConvEncoder(nn.Module):
   def __call__(self, x: jax.Array, use_running_average: bool):
     h = x
     for width in self.widths:
-      h = nn.Conv(width, (4, 4), strides=(2, 2), padding=_PAD_1, use_bias=False)(h)
+      h = DownConv(width, use_bias=False)(h)
       h = nn.relu(_batch_norm(use_running_average)(h))
     h = nn.Dense(self.latent_dim * (2 if self.variational else 1))(h.reshape(h.shape[0], -1))
     return _split_code(h, self.variational)
