@@ -13,7 +13,7 @@ RECONSTRUCTION_LOSSES = ("bce", "mse")
 REDUCTIONS = ("sum", "mean")
 ARCHITECTURES = ("conv", "mlp")
 IMAGE_SIZES = (32, 64)
-DATA_SOURCES = ("celeba", "lfw_faces")
+DATA_SOURCES = ("celeba", "celeba_files", "images", "lfw_faces")
 BATCHNORM_MODES = ("batch", "running")
 
 
@@ -28,7 +28,18 @@ def default_config() -> ml_collections.ConfigDict:
   config.data.channels = 3
   # Where a prepared TFDS ``celeb_a`` lives; empty means TFDS's default (~/tensorflow_datasets or $TFDS_DATA_DIR).
   config.data.data_dir = ""
+  # For "celeba_files": img_align_celeba.zip or the img_align_celeba/ folder; for "images": a folder of images
+  # (searched recursively) or a .npy/.npz array.
+  config.data.path = ""
   config.data.split = "train"
+  # Side of the centred square cut before resizing (score_sde's 140 for CelebA); 0 = the largest one.
+  config.data.crop = 140
+  # Where prepared uint8 arrays are kept ("" = ~/.cache/dae_jax); see dae_jax/data/cache.py.
+  config.data.cache_dir = ""
+  # Keep the whole uint8 dataset on every device and gather batches there (host sends only indices).
+  config.data.device_resident = False
+  # Mirror each training image left-right with probability 1/2 (on the device).
+  config.data.flip = False
 
   config.model = ml_collections.ConfigDict()
   config.model.objective = "daae"
@@ -105,6 +116,9 @@ def validate(config: ml_collections.ConfigDict) -> None:
   _check_choice("data.image_size", config.data.image_size, IMAGE_SIZES)
   _check_choice("data.channels", config.data.channels, (1, 3))
   _check_choice("chain.batchnorm", config.chain.batchnorm, BATCHNORM_MODES)
+  _check_positive("data.crop", config.data.crop, allow_zero=True)
+  if config.data.source in ("celeba_files", "images") and not config.data.path:
+    raise InputError(f"data.source={config.data.source!r} needs data.path (a zip, folder or .npy/.npz)")
   _check_positive("noise.sigma", config.noise.sigma)
   _check_positive("noise.num_copies", config.noise.num_copies)
   _check_positive("model.latent_dim", config.model.latent_dim)

@@ -43,18 +43,25 @@ def shard_batch(batch: np.ndarray, mesh: Mesh, name: str = "train.batch_size") -
   return jax.device_put(batch, batch_sharded(mesh))
 
 
+def global_batch(local: np.ndarray, mesh: Mesh, global_size: int) -> jax.Array:
+  """The global batch array from this process's contiguous slice of it (the whole batch with one process)."""
+  config_lib.check_batch_divisible(global_size, mesh.size)
+  return jax.make_array_from_process_local_data(batch_sharded(mesh), local, (global_size, *local.shape[1:]))
+
+
 def replicate(tree, mesh: Mesh):
   return jax.device_put(tree, replicated(mesh))
 
 
-def jit_train_step(step_fn: Callable, mesh: Mesh, *, donate_state: bool = True) -> Callable:
-  """``step_fn(state, batch, key) -> (state, metrics)`` jitted with a sharded batch and replicated rest.
+def jit_train_step(step_fn: Callable, mesh: Mesh, *, donate_state: bool = True, input_sharding=None) -> Callable:
+  """``step_fn(state, inputs, key) -> (state, metrics)`` jitted with sharded inputs (by default a batch split
+  along its first axis) and everything else replicated.
 
   Donating the state lets XLA update parameters in place; only do it when the caller owns the state.
   """
   return jax.jit(
       step_fn,
-      in_shardings=(replicated(mesh), batch_sharded(mesh), replicated(mesh)),
+      in_shardings=(replicated(mesh), input_sharding or batch_sharded(mesh), replicated(mesh)),
       out_shardings=(replicated(mesh), replicated(mesh)),
       donate_argnums=(0,) if donate_state else (),
   )

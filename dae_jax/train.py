@@ -76,6 +76,14 @@ def _read_png(path: str) -> np.ndarray:
   return np.asarray(Image.open(path).convert("RGB"))
 
 
+def step_from_inputs(state, inputs, key, *, spec: train_step.StepSpec, flip: bool):
+  """The train step on what a feeder sent: pixels are gathered/converted (and flipped) on the device."""
+  batch = loader.batch_pixels(inputs)
+  if flip:
+    batch = loader.random_flip(jax.random.fold_in(jax.random.fold_in(key, state.step), 1), batch)
+  return train_step.train_step(state, batch, key, spec=spec)
+
+
 def _check_finite(step: int, metrics: dict) -> None:
   bad = {k: v for k, v in metrics.items() if not math.isfinite(v)}
   if bad:
@@ -94,15 +102,16 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> train
   images = data.load_train_images(config.data)
   train = config.train
   checkpoints = checkpointing.manager(workdir, train.max_checkpoints)
-  state = restore_or_init(run, checkpoints, images[:train.batch_size])
+  state = restore_or_init(run, checkpoints, loader.batch_at(images, config.seed, 0, train.batch_size))
   metrics_io.write_config(workdir, config)
   writer = metrics_io.MetricsWriter(workdir)
-  step_fn = sharding.jit_train_step(functools.partial(train_step.train_step, spec=run.spec), run.mesh)
+  feeder = loader.make_feeder(images, config.seed, train.batch_size, run.mesh, config.data.device_resident)
+  step_fn = sharding.jit_train_step(functools.partial(step_from_inputs, spec=run.spec, flip=config.data.flip),
+                                    run.mesh, input_sharding=feeder.input_sharding)
   start = int(state.step)
   progress = metrics_io.Progress(start, train.num_steps)
   for step in range(start, train.num_steps):
-    batch = sharding.shard_batch(loader.batch_at(images, config.seed, step, train.batch_size), run.mesh)
-    state, metrics = step_fn(state, batch, run.step_key)
+    state, metrics = step_fn(state, feeder(step), run.step_key)
     done = step + 1
     if _is_due(done, train.log_every_steps, train.num_steps):
       metrics = {k: float(v) for k, v in jax.device_get(metrics).items()}

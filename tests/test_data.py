@@ -51,3 +51,39 @@ def test_prepared_celeba_directory_is_found(tmp_path):
   version.mkdir(parents=True)
   (version / "dataset_info.json").write_text("{}")
   assert celeba.locate(str(tmp_path)) == str(version)
+
+
+def test_process_slices_are_disjoint_and_cover_the_global_batch():
+  indices = loader.batch_indices(0, 5, 100, 32)
+  first, second = loader.process_slice(indices, 0, 2), loader.process_slice(indices, 1, 2)
+  assert len(first) == len(second) == 16 and not set(first) & set(second)
+  np.testing.assert_array_equal(np.concatenate([first, second]), indices)
+
+
+def _uint8_faces():
+  return np.round(faces.load(32, 1) * 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize("device_resident", [False, True])
+def test_feeders_give_the_same_global_batch_on_1_and_4_devices(device_resident):
+  import jax  # pylint: disable=g-import-not-at-top
+  from dae_jax import sharding  # pylint: disable=g-import-not-at-top
+  images = _uint8_faces()
+  batches = []
+  for devices in (jax.devices()[:1], jax.devices()[:4]):
+    mesh = sharding.make_mesh(devices)
+    feeder = loader.make_feeder(images, 7, 8, mesh, device_resident)
+    batches.append(np.asarray(jax.jit(loader.batch_pixels)(feeder(3))))
+  expected = images[np.sort(loader.batch_indices(7, 3, 100, 8))].astype(np.float32) / 255
+  np.testing.assert_array_equal(batches[0], batches[1])
+  np.testing.assert_allclose(batches[0], expected, rtol=1e-6)  # XLA multiplies by 1/255 instead of dividing.
+
+
+def test_random_flip_mirrors_about_half_the_images_and_nothing_else():
+  import jax  # pylint: disable=g-import-not-at-top
+  images = np.random.default_rng(0).uniform(size=(200, 4, 5, 1)).astype(np.float32)
+  flipped = np.asarray(loader.random_flip(jax.random.PRNGKey(0), images))
+  mirrored = np.array([np.array_equal(f, i[:, ::-1]) for f, i in zip(flipped, images)])
+  kept = np.array([np.array_equal(f, i) for f, i in zip(flipped, images)])
+  assert np.all(mirrored ^ kept) and 70 < mirrored.sum() < 130
+  np.testing.assert_array_equal(flipped, loader.random_flip(jax.random.PRNGKey(0), images))

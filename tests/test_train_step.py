@@ -108,3 +108,20 @@ def test_integrated_corruption_trains(tiny_config):
   run, state, step, images = _setup(tiny_config("daae", noise__num_copies=3), 4)
   new_state, metrics = step(state, sharding.shard_batch(images, run.mesh), run.step_key)
   assert np.isfinite(float(metrics["loss"])) and int(new_state.step) == 1
+
+
+def test_device_resident_and_host_feeding_train_identically(tiny_config):
+  from dae_jax.data import loader  # pylint: disable=g-import-not-at-top
+  images = np.round(faces.load(32, 1) * 255).astype(np.uint8)
+  finals = []
+  for device_resident in (False, True):
+    run = train.prepare_model(tiny_config("dae", train__num_devices=4))
+    feeder = loader.make_feeder(images, 0, 8, run.mesh, device_resident)
+    step = sharding.jit_train_step(functools.partial(train.step_from_inputs, spec=run.spec, flip=True), run.mesh,
+                                   input_sharding=feeder.input_sharding)
+    state = train.initial_state(run, loader.batch_at(images, 0, 0, 8))
+    for s in range(2):
+      state, _ = step(state, feeder(s), run.step_key)
+    finals.append(_leaves(state.ae_params))
+  for a, b in zip(*finals):
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)

@@ -1,27 +1,22 @@
-"""CelebA through TFDS, from a ``celeb_a`` dataset already prepared on this machine.
+"""CelebA through TFDS: a ``celeb_a`` dataset already prepared under ``data.data_dir``.
 
 Training never downloads: when the data is missing this fails within a second (before TensorFlow is even
-imported) and says how to get it, and how to run the offline demo instead.
+imported), naming where it looked and how to get it, and how to run the offline demo instead.
 """
 
 import glob
 import os
 
-import numpy as np
-
 from dae_jax.errors import InputError
 
-# score_sde's CelebA 64x64 crop: a centred 140x140 window of the 218x178 aligned images.
-CROP_TOP, CROP_LEFT, CROP_SIZE = 39, 19, 140
+
+def data_dir(configured: str) -> str:
+  return os.path.abspath(os.path.expanduser(configured or os.environ.get("TFDS_DATA_DIR", "~/tensorflow_datasets")))
 
 
-def _data_dir(data_dir: str) -> str:
-  return os.path.expanduser(data_dir or os.environ.get("TFDS_DATA_DIR", "~/tensorflow_datasets"))
-
-
-def locate(data_dir: str) -> str:
-  """The prepared ``celeb_a`` version directory under ``data_dir``, or an InputError saying how to get one."""
-  root = _data_dir(data_dir)
+def locate(configured: str) -> str:
+  """The prepared ``celeb_a`` version directory, or an InputError saying how to get one."""
+  root = data_dir(configured)
   prepared = sorted(glob.glob(os.path.join(root, "celeb_a", "*", "dataset_info.json")))
   if prepared:
     return os.path.dirname(prepared[-1])
@@ -29,24 +24,27 @@ def locate(data_dir: str) -> str:
       f"CelebA is not prepared in data.data_dir={root!r} (looked for {root}/celeb_a/<version>/dataset_info.json). "
       f"Put the 5 original CelebA files in {root}/downloads/manual/ and run "
       f"`python -c \"import tensorflow_datasets as tfds; tfds.builder('celeb_a', data_dir='{root}')"
-      f".download_and_prepare()\"`, or set --config.data.data_dir; "
-      f"to try dae_jax offline now, run the demo: --config=configs/daae.py:demo")
+      f".download_and_prepare()\"`, or train from the files themselves with --config.data.source=celeba_files "
+      f"--config.data.path=.../img_align_celeba.zip; to try dae_jax offline now, run the demo: "
+      f"--config=configs/daae.py:demo")
 
 
-def load(data_config) -> np.ndarray:
-  """The configured split, centre-cropped and resized with antialiasing, as float32 [N, S, S, 3] in [0, 1]."""
-  version_dir = locate(data_config.data_dir)
+def load(configured: str, split: str, crop: int, size: int, channels: int) -> tuple:
+  """(uint8 images [N, size, size, channels], bool attributes [N, 40]) of one TFDS split."""
+  import numpy as np  # pylint: disable=g-import-not-at-top
   import tensorflow as tf  # pylint: disable=g-import-not-at-top  (slow; only when CelebA is really there)
   import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
 
-  size = data_config.image_size
+  from dae_jax.data import preprocess  # pylint: disable=g-import-not-at-top
+  builder = tfds.builder_from_directory(locate(configured))
+  if split not in builder.info.splits:
+    raise InputError(f"data.split={split!r} is not in TFDS celeb_a; choose one of {', '.join(builder.info.splits)}")
 
-  def preprocess(example):
-    image = example["image"][CROP_TOP:CROP_TOP + CROP_SIZE, CROP_LEFT:CROP_LEFT + CROP_SIZE]
-    image = tf.image.resize(tf.cast(image, tf.float32) / 255.0, (size, size), antialias=True)
-    return tf.cast(tf.round(tf.clip_by_value(image, 0.0, 1.0) * 255.0), tf.uint8)
+  def convert(example):
+    image = preprocess.to_model_size(example["image"], crop, size, channels)
+    attributes = tf.stack([tf.cast(example["attributes"][k], tf.bool) for k in sorted(example["attributes"])])
+    return image, attributes
 
-  builder = tfds.builder_from_directory(version_dir)
-  dataset = builder.as_dataset(split=data_config.split).map(preprocess, num_parallel_calls=tf.data.AUTOTUNE)
-  images = np.concatenate(list(dataset.batch(1024).as_numpy_iterator()), axis=0)
-  return images.astype(np.float32) / 255.0
+  dataset = builder.as_dataset(split=split).map(convert, num_parallel_calls=tf.data.AUTOTUNE)
+  images, attributes = zip(*dataset.batch(1024).prefetch(2).as_numpy_iterator())
+  return np.concatenate(images), np.concatenate(attributes)

@@ -1,11 +1,22 @@
-"""Which examples make up the batch at each step: a pure function of (seed, step).
+"""Which examples make up the batch at each step, and how they reach the devices.
 
-Each epoch is a fresh permutation seeded by (seed, epoch), so a resumed run needs no iterator state and sees
-exactly the batches an uninterrupted run would.
+The batch at step s is a pure function of (seed, s): each epoch is a fresh permutation seeded by (seed, epoch),
+so a resumed run needs no iterator state and sees exactly the batches an uninterrupted run would, on any number
+of devices or processes. Each process feeds only its own contiguous slice of every global batch.
+
+Two ways to feed the step:
+- host: the process's slice of uint8 (or float) images is gathered on the host (from memory or a memory-mapped
+  cache) and sent to the devices, a step ahead of the one that uses it;
+- device-resident: the whole dataset lives on every device (CelebA 64x64 is ~2 GB as uint8) and the step gathers
+  its batch there, so the host only sends indices.
+Either way the step converts uint8 to float and, if asked, flips images horizontally on the device.
 """
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 
+from dae_jax import sharding
 from dae_jax.errors import InputError
 
 
@@ -19,5 +30,67 @@ def batch_indices(seed: int, step: int, num_examples: int, batch_size: int) -> n
   return permutation[position * batch_size:(position + 1) * batch_size]
 
 
+def process_slice(global_indices: np.ndarray, process_index: int, process_count: int) -> np.ndarray:
+  """This process's contiguous share of a global batch (the devices it owns hold exactly that part)."""
+  per_process = len(global_indices) // process_count
+  return global_indices[process_index * per_process:(process_index + 1) * per_process]
+
+
+def to_pixels(images: jax.Array) -> jax.Array:
+  """float32 in [0, 1] from uint8 or float images."""
+  return images.astype(jnp.float32) / 255.0 if images.dtype == jnp.uint8 else images.astype(jnp.float32)
+
+
+def random_flip(key: jax.Array, images: jax.Array) -> jax.Array:
+  """Each image mirrored left-right with probability 1/2."""
+  flip = jax.random.bernoulli(key, 0.5, (images.shape[0],) + (1,) * (images.ndim - 1))
+  return jnp.where(flip, images[:, :, ::-1], images)
+
+
 def batch_at(images: np.ndarray, seed: int, step: int, batch_size: int) -> np.ndarray:
-  return images[batch_indices(seed, step, images.shape[0], batch_size)]
+  """float32 pixels of the whole global batch at ``step`` (for tests and single-process tools)."""
+  return np.asarray(to_pixels(jnp.asarray(images[np.sort(batch_indices(seed, step, images.shape[0], batch_size))])))
+
+
+def batch_pixels(inputs) -> jax.Array:
+  """Inside the step: float32 pixels from what a feeder sent (a batch, or (dataset, indices))."""
+  if isinstance(inputs, tuple):
+    dataset, indices = inputs
+    return to_pixels(jnp.take(dataset, indices, axis=0))
+  return to_pixels(inputs)
+
+
+class HostFeeder:
+  """Sends this process's slice of each batch, as stored (uint8 stays uint8: 4x less to transfer)."""
+
+  def __init__(self, images: np.ndarray, seed: int, batch_size: int, mesh: jax.sharding.Mesh):
+    self._images, self._seed, self._batch_size, self._mesh = images, seed, batch_size, mesh
+    self.input_sharding = sharding.batch_sharded(mesh)
+
+  def __call__(self, step: int) -> jax.Array:
+    indices = batch_indices(self._seed, step, self._images.shape[0], self._batch_size)
+    local = process_slice(indices, jax.process_index(), jax.process_count())
+    # Sorted (as in DeviceFeeder, so both modes pair examples with the same noise): a memory-mapped cache is
+    # then read front to back.
+    return sharding.global_batch(np.asarray(self._images[np.sort(local)]), self._mesh, self._batch_size)
+
+
+class DeviceFeeder:
+  """Keeps the whole dataset on every device; each step sends only the batch's indices."""
+
+  def __init__(self, images: np.ndarray, seed: int, batch_size: int, mesh: jax.sharding.Mesh):
+    self._seed, self._batch_size, self._mesh = seed, batch_size, mesh
+    self._num_examples = images.shape[0]
+    self._dataset = sharding.replicate(np.asarray(images), mesh)
+    self.input_sharding = (sharding.replicated(mesh), sharding.batch_sharded(mesh))
+
+  def __call__(self, step: int) -> tuple:
+    indices = batch_indices(self._seed, step, self._num_examples, self._batch_size).astype(np.int32)
+    local = process_slice(indices, jax.process_index(), jax.process_count())
+    return self._dataset, sharding.global_batch(np.sort(local), self._mesh, self._batch_size)
+
+
+def make_feeder(images: np.ndarray, seed: int, batch_size: int, mesh: jax.sharding.Mesh,
+                device_resident: bool):
+  """A callable ``step -> inputs`` for the step, with ``input_sharding`` for ``jax.jit``."""
+  return (DeviceFeeder if device_resident else HostFeeder)(images, seed, batch_size, mesh)

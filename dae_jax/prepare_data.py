@@ -1,0 +1,39 @@
+"""Command line: ``python -m dae_jax.prepare_data --config=configs/dvae.py [--config.data.source=...]``.
+
+Prepares the configured split once (decode, centre crop, antialiased resize) into the uint8 cache that training
+reuses, and prints its manifest. Training does the same automatically on first use; this lets a cluster job
+start with the data already prepared.
+"""
+
+import json
+
+from absl import app
+from ml_collections import config_flags
+
+from dae_jax import cli, config_lib
+from dae_jax.errors import InputError
+
+_CONFIG = config_flags.DEFINE_config_file("config", None, "Config file whose data group says what to prepare.",
+                                          lock_config=True)
+
+
+def main(argv):
+  cli.setup(argv, "everything is set with --config")
+  config = cli.loaded_config(_CONFIG)
+  try:
+    config_lib.validate(config)
+    from dae_jax import data  # pylint: disable=g-import-not-at-top
+    data.check_available(config.data)
+    if config.data.source == "lfw_faces":
+      print("data.source='lfw_faces' ships with scikit-image and needs no preparation")
+      return
+    data.load(config.data)
+    from dae_jax.data import cache  # pylint: disable=g-import-not-at-top
+    directory = cache.entry_dir(data.cache_dir(config.data), data.describe(config.data))
+    print(json.dumps({"directory": directory, **cache.read_manifest(directory)}, indent=2, sort_keys=True))
+  except InputError as e:
+    cli.fail(str(e))
+
+
+if __name__ == "__main__":
+  app.run(main, flags_parser=cli.parse_flags)

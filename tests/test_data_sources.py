@@ -1,0 +1,165 @@
+"""The data sources, preprocessing and cache, on fixtures built at test time (all offline)."""
+
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import fixtures
+from dae_jax import config_lib, data
+from dae_jax.data import cache, celeba_files, image_files, preprocess
+from dae_jax.errors import InputError
+
+
+def test_center_crop_and_resize_eagerly_and_inside_tf_data_agree():
+  image = tf.constant(np.arange(218 * 178 * 3).reshape(218, 178, 3) % 251, tf.uint8)
+  crop = preprocess.center_crop(image, 140)
+  np.testing.assert_array_equal(crop, image[39:179, 19:159])  # score_sde's CelebA window.
+  eager = preprocess.to_model_size(image, 140, 64, 3)
+  in_pipeline = next(iter(tf.data.Dataset.from_tensors(image).map(lambda x: preprocess.to_model_size(x, 140, 64, 3))))
+  assert eager.shape == (64, 64, 3) and eager.dtype == tf.uint8
+  np.testing.assert_array_equal(eager, in_pipeline)
+
+
+def test_largest_square_crop_resize_of_a_constant_is_the_constant_and_grey_conversion():
+  image = tf.fill((30, 50, 3), tf.constant(200, tf.uint8))
+  assert preprocess.center_crop(image, 0).shape == (30, 30, 3)
+  out = preprocess.to_model_size(image, 0, 32, 1)
+  assert out.shape == (32, 32, 1) and int(tf.reduce_min(out)) == int(tf.reduce_max(out)) == 200
+
+
+def test_antialiased_resize_averages_instead_of_aliasing():
+  stripes = np.zeros((64, 64, 1), np.uint8)
+  stripes[:, ::2] = 255  # One-pixel stripes: a non-antialiased 2x downsample would pick all-black or all-white.
+  out = np.asarray(preprocess.resize(tf.constant(stripes), 32), np.float32)[:, 1:-1]  # Away from the border.
+  assert abs(out.mean() - 127.5) < 1 and out.std() < 1
+
+
+@pytest.mark.parametrize("form", ["img_align_celeba.zip", "img_align_celeba"])
+def test_celeba_files_give_the_official_splits_and_attributes(tmp_path, form):
+  truth = fixtures.write_celeba_files(str(tmp_path))
+  images, attributes = celeba_files.load(str(tmp_path / form), "train", 140, 32, 3)
+  assert images.shape == (8, 32, 32, 3) and images.dtype == np.uint8
+  np.testing.assert_array_equal(attributes, truth["attributes"][:8])
+  test_images, _ = celeba_files.load(str(tmp_path / form), "test", 140, 32, 3)
+  assert test_images.shape[0] == 2
+
+
+def test_zip_and_folder_hold_the_same_pixels(tmp_path):
+  fixtures.write_celeba_files(str(tmp_path))
+  from_zip, _ = celeba_files.load(str(tmp_path / "img_align_celeba.zip"), "validation", 140, 64, 3)
+  from_folder, _ = celeba_files.load(str(tmp_path / "img_align_celeba"), "validation", 140, 64, 3)
+  np.testing.assert_array_equal(from_zip, from_folder)
+  assert from_zip.std() > 10  # Real faces, not a blank.
+
+
+def test_without_a_partition_file_the_split_is_80_10_10_by_name(tmp_path):
+  fixtures.write_celeba_files(str(tmp_path), count=20, partition=False, attributes=False)
+  sizes = [celeba_files.load(str(tmp_path / "img_align_celeba"), s, 140, 32, 1)[0].shape[0]
+           for s in ("train", "validation", "test")]
+  assert sizes == [16, 2, 2]
+  assert celeba_files.load(str(tmp_path / "img_align_celeba"), "train", 140, 32, 1)[1] is None
+
+
+def test_unknown_split_and_missing_path_are_clear_errors(tmp_path):
+  fixtures.write_celeba_files(str(tmp_path))
+  with pytest.raises(InputError, match=r"data.split='dev' is not allowed; choose one of train, validation, test"):
+    celeba_files.load(str(tmp_path / "img_align_celeba"), "dev", 140, 32, 3)
+  with pytest.raises(InputError, match=r"data.path='.*nothing' does not exist"):
+    celeba_files.load(str(tmp_path / "nothing"), "train", 140, 32, 3)
+
+
+def test_a_folder_of_your_own_images_is_searched_recursively(tmp_path):
+  fixtures.write_celeba_files(str(tmp_path / "a" / "b"), count=5)
+  fixtures.write_celeba_files(str(tmp_path / "c"), count=3)
+  images = image_files.load(str(tmp_path), 0, 32, 3)
+  assert images.shape == (8, 32, 32, 3)  # Both nested img_align_celeba/ folders; zips and .txt files are skipped.
+
+
+def test_an_empty_folder_and_a_corrupt_image_are_one_clear_line(tmp_path):
+  (tmp_path / "empty").mkdir()
+  with pytest.raises(InputError, match=r"holds no images"):
+    image_files.load(str(tmp_path / "empty"), 0, 32, 3)
+  fixtures.write_celeba_files(str(tmp_path / "mixed"), count=3)
+  bad = tmp_path / "mixed" / "img_align_celeba" / "000002.jpg"
+  bad.write_bytes(b"not a jpeg at all")
+  with pytest.raises(InputError, match=r"cannot decode image .*000002.jpg") as error:
+    image_files.load(str(tmp_path / "mixed" / "img_align_celeba"), 0, 32, 3)
+  assert "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize("layout", ["uint8_nhw", "float_nhwc", "npz"])
+def test_arrays_of_images(tmp_path, layout):
+  faces = fixtures.celeba_like_images(4)
+  path = tmp_path / "images.npy"
+  if layout == "uint8_nhw":
+    np.save(path, faces[..., 0])
+  elif layout == "float_nhwc":
+    np.save(path, faces.astype(np.float32) / 255)
+  else:
+    path = tmp_path / "images.npz"
+    np.savez(path, faces=faces)
+  images = image_files.load(str(path), 140, 32, 3)
+  expected = image_files.load_array(str(path), 140, 32, 3)
+  assert images.shape == (4, 32, 32, 3) and images.dtype == np.uint8
+  np.testing.assert_array_equal(images, expected)
+
+
+@pytest.mark.parametrize("array,message", [
+    (np.zeros((4, 8, 8, 2), np.uint8), r"has shape \(4, 8, 8, 2\); expected images"),
+    (np.zeros((8, 8), np.uint8), r"has shape \(8, 8\)"),
+    (np.full((2, 8, 8), 3.0, np.float32), r"has dtype float32; expected uint8, or floats in \[0, 1\]"),
+    (np.zeros((2, 8, 8), np.int64), r"has dtype int64"),
+])
+def test_bad_arrays_are_one_clear_line(tmp_path, array, message):
+  np.save(tmp_path / "bad.npy", array)
+  with pytest.raises(InputError, match=message):
+    image_files.load(str(tmp_path / "bad.npy"), 0, 32, 3)
+
+
+def _config(tmp_path, **data_overrides):
+  config = config_lib.default_config()
+  config.data.source = "celeba_files"
+  config.data.path = str(tmp_path / "img_align_celeba.zip")
+  config.data.image_size = 32
+  config.data.cache_dir = str(tmp_path / "cache")
+  for key, value in data_overrides.items():
+    config.data[key] = value
+  return config
+
+
+def test_the_cache_is_built_once_reused_and_rebuilt_when_the_config_changes(tmp_path, monkeypatch):
+  fixtures.write_celeba_files(str(tmp_path))
+  config = _config(tmp_path)
+  builds = []
+  real_build = data.build
+  monkeypatch.setattr(data, "build", lambda c: builds.append(c.crop) or real_build(c))
+  first, attributes = data.load(config.data)
+  again, _ = data.load(config.data)
+  assert builds == [140] and attributes.shape == (8, 40)
+  np.testing.assert_array_equal(first, again)
+  assert isinstance(again, np.memmap)
+  manifest = cache.read_manifest(cache.entry_dir(str(tmp_path / "cache"), data.describe(config.data)))
+  assert manifest["count"] == 8 and manifest["crop"] == 140 and manifest["sha256"] == cache.checksum(first)
+  changed = _config(tmp_path, crop=100)
+  recropped, _ = data.load(changed.data)
+  assert builds == [140, 100] and not np.array_equal(recropped, first)
+
+
+def test_a_prepare_killed_mid_write_leaves_no_cache_that_looks_complete(tmp_path, monkeypatch):
+  fixtures.write_celeba_files(str(tmp_path))
+  config = _config(tmp_path)
+
+  def killed(*args, **kwargs):
+    raise KeyboardInterrupt  # Stands in for the kill: the write stops between the array and the manifest.
+
+  monkeypatch.setattr(cache, "checksum", killed)
+  with pytest.raises(KeyboardInterrupt):
+    data.load(config.data)
+  entry = cache.entry_dir(str(tmp_path / "cache"), data.describe(config.data))
+  assert not os.path.exists(entry)
+  assert cache.read_manifest(entry) is None
+  monkeypatch.undo()
+  images, _ = data.load(config.data)
+  assert images.shape == (8, 32, 32, 3)
