@@ -9,7 +9,10 @@ from PIL import Image
 import skimage.data
 import skimage.transform
 
-ATTRIBUTES = ["5_o_Clock_Shadow", "Arched_Eyebrows", "Attractive"] + [f"Attr_{i}" for i in range(37)]
+def headings():
+  """The names TFDS's celeb_a builder expects in the attribute and landmark files."""
+  from tensorflow_datasets.datasets.celeb_a import celeb_a_dataset_builder as builder  # pylint: disable=g-import-not-at-top
+  return builder.ATTR_HEADINGS, builder.LANDMARK_HEADINGS
 
 
 def celeba_like_images(count: int) -> np.ndarray:
@@ -26,10 +29,12 @@ def _jpeg(image: np.ndarray) -> bytes:
 
 
 def write_celeba_files(root: str, count: int = 12, partition: bool = True, attributes: bool = True) -> dict:
-  """The original layout: img_align_celeba/ and img_align_celeba.zip, plus the text files beside them.
+  """The original layout: img_align_celeba/ and img_align_celeba.zip, plus the four text files beside them
+  (partition, attributes, landmarks, identities), in CelebA's formats.
 
   Partition: images 1..count-4 train, then 2 validation, 2 test.
   """
+  attribute_names, landmark_names = headings()
   os.makedirs(os.path.join(root, "img_align_celeba"), exist_ok=True)
   names = [f"{i:06d}.jpg" for i in range(1, count + 1)]
   with zipfile.ZipFile(os.path.join(root, "img_align_celeba.zip"), "w") as archive:
@@ -46,7 +51,13 @@ def write_celeba_files(root: str, count: int = 12, partition: bool = True, attri
   values = rng.integers(0, 2, (count, 40)).astype(bool)
   if attributes:
     with open(os.path.join(root, "list_attr_celeba.txt"), "w") as f:
-      f.write(f"{count}\n{' '.join(ATTRIBUTES)}\n")
+      f.write(f"{count}\n{' '.join(attribute_names)}\n")
       for name, row in zip(names, values):
         f.write(name + " " + " ".join("1" if v else "-1" for v in row) + "\n")
+    with open(os.path.join(root, "list_landmarks_align_celeba.txt"), "w") as f:
+      f.write(f"{count}\n{' '.join(landmark_names)}\n")
+      for name in names:
+        f.write(name + " " + " ".join(str(v) for v in rng.integers(20, 150, len(landmark_names))) + "\n")
+    with open(os.path.join(root, "identity_CelebA.txt"), "w") as f:
+      f.writelines(f"{name} {1 + i % 3}\n" for i, name in enumerate(names))
   return {"names": names, "partition": parts, "attributes": values}

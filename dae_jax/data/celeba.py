@@ -9,6 +9,8 @@ import os
 
 from dae_jax.errors import InputError
 
+SPLITS = ("train", "validation", "test")
+
 
 def data_dir(configured: str) -> str:
   return os.path.abspath(os.path.expanduser(configured or os.environ.get("TFDS_DATA_DIR", "~/tensorflow_datasets")))
@@ -30,21 +32,22 @@ def locate(configured: str) -> str:
 
 
 def load(configured: str, split: str, crop: int, size: int, channels: int) -> tuple:
-  """(uint8 images [N, size, size, channels], bool attributes [N, 40]) of one TFDS split."""
+  """(uint8 images [N, size, size, channels], bool attributes [N, 40] in TFDS's order) of one split."""
   import numpy as np  # pylint: disable=g-import-not-at-top
   import tensorflow as tf  # pylint: disable=g-import-not-at-top  (slow; only when CelebA is really there)
   import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
 
   from dae_jax.data import preprocess  # pylint: disable=g-import-not-at-top
-  builder = tfds.builder_from_directory(locate(configured))
-  if split not in builder.info.splits:
-    raise InputError(f"data.split={split!r} is not in TFDS celeb_a; choose one of {', '.join(builder.info.splits)}")
+  if split not in SPLITS:
+    raise InputError(f"data.split={split!r} is not allowed; choose one of {', '.join(SPLITS)}")
+  version_dir = locate(configured)
+  builder = tfds.builder(f"celeb_a:{os.path.basename(version_dir)}", data_dir=data_dir(configured))
 
   def convert(example):
     image = preprocess.to_model_size(example["image"], crop, size, channels)
     attributes = tf.stack([tf.cast(example["attributes"][k], tf.bool) for k in sorted(example["attributes"])])
     return image, attributes
 
-  dataset = builder.as_dataset(split=split).map(convert, num_parallel_calls=tf.data.AUTOTUNE)
+  dataset = builder.as_dataset(split=split, shuffle_files=False).map(convert, num_parallel_calls=tf.data.AUTOTUNE)
   images, attributes = zip(*dataset.batch(1024).prefetch(2).as_numpy_iterator())
   return np.concatenate(images), np.concatenate(attributes)
