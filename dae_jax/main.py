@@ -14,8 +14,9 @@ _CONFIG = config_flags.DEFINE_config_file("config", None, "Config file, e.g. con
                                           lock_config=True)
 _WORKDIR = flags.DEFINE_string("workdir", None, "Directory for checkpoints, metrics and figures; resumed if it "
                                "holds a checkpoint.")
-_MODE = flags.DEFINE_enum("mode", "train", ["train", "sample"], "train: train (resuming); sample: write the "
-                          "paper's figures and trajectories from the latest checkpoint.")
+_MODE = flags.DEFINE_enum("mode", "train", ["train", "sample", "theory"],
+                          "train: train (resuming); sample: write the paper's figures and trajectories from the "
+                          "latest checkpoint; theory: the score-identity check of configs/theory.py.")
 flags.mark_flags_as_required(["config", "workdir"])
 
 
@@ -26,6 +27,9 @@ def main(argv):
     if _MODE.value == "train":
       from dae_jax import train  # pylint: disable=g-import-not-at-top  (keeps --help and flag errors fast)
       train.train_and_evaluate(config, _WORKDIR.value)
+    elif _MODE.value == "theory":
+      from dae_jax import theory_report  # pylint: disable=g-import-not-at-top
+      theory_report.run(config, _WORKDIR.value)
     else:
       from dae_jax import pretrained  # pylint: disable=g-import-not-at-top
       directory = pretrained.write_samples(config, _WORKDIR.value)
