@@ -92,6 +92,16 @@ def default_config() -> ml_collections.ConfigDict:
   # Nguyen et al. transition x + eta * (R(x) - x) + N(0, eps^2); eta = 1, eps = 0 is the paper's x <- R(x).
   config.chain.step_size = 1.0
   config.chain.step_noise_std = 0.0
+
+  config.eval = ml_collections.ConfigDict()
+  config.eval.num_samples = 64
+  # Held-out images for SWD and reconstruction; sources without splits (the demo) compare with training images.
+  config.eval.split = "test"
+  config.eval.swd_patches_per_image = 128
+  # The Nguyen et al. chain evaluated beside the paper's three.
+  config.eval.nguyen_step_size = 0.5
+  config.eval.nguyen_noise_std = 0.05
+  config.eval.probe_steps = 500
   return config
 
 
@@ -134,6 +144,8 @@ def validate(config: ml_collections.ConfigDict) -> None:
   _check_positive("chain.noise_std", config.chain.noise_std, allow_zero=True)
   _check_positive("chain.step_size", config.chain.step_size)
   _check_positive("chain.step_noise_std", config.chain.step_noise_std, allow_zero=True)
+  _check_positive("eval.num_samples", config.eval.num_samples)
+  _check_positive("eval.swd_patches_per_image", config.eval.swd_patches_per_image)
   _check_positive("loss.kl_weight", config.loss.kl_weight, allow_zero=True)
   _check_positive("loss.adversarial_weight", config.loss.adversarial_weight, allow_zero=True)
   widths = tuple(config.model.widths)
@@ -190,4 +202,7 @@ def with_variant(config: ml_collections.ConfigDict, variant: str) -> ml_collecti
     config.chain.num_samples = 4
     config.chain.num_steps = 4
     config.chain.long_num_steps = 8
+    config.eval.num_samples = 8
+    config.eval.swd_patches_per_image = 16
+    config.eval.probe_steps = 20
   return config

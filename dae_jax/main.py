@@ -14,9 +14,10 @@ _CONFIG = config_flags.DEFINE_config_file("config", None, "Config file, e.g. con
                                           lock_config=True)
 _WORKDIR = flags.DEFINE_string("workdir", None, "Directory for checkpoints, metrics and figures; resumed if it "
                                "holds a checkpoint.")
-_MODE = flags.DEFINE_enum("mode", "train", ["train", "sample", "theory"],
+_MODE = flags.DEFINE_enum("mode", "train", ["train", "sample", "eval", "theory"],
                           "train: train (resuming); sample: write the paper's figures and trajectories from the "
-                          "latest checkpoint; theory: the score-identity check of configs/theory.py.")
+                          "latest checkpoint; eval: measure the latest checkpoint (eval/summary.md); theory: the "
+                          "score-identity check of configs/theory.py.")
 flags.mark_flags_as_required(["config", "workdir"])
 
 
@@ -27,6 +28,9 @@ def main(argv):
     if _MODE.value == "train":
       from dae_jax import train  # pylint: disable=g-import-not-at-top  (keeps --help and flag errors fast)
       train.train_and_evaluate(config, _WORKDIR.value)
+    elif _MODE.value == "eval":
+      from dae_jax import evaluate  # pylint: disable=g-import-not-at-top
+      evaluate.run(config, _WORKDIR.value)
     elif _MODE.value == "theory":
       from dae_jax import theory_report  # pylint: disable=g-import-not-at-top
       theory_report.run(config, _WORKDIR.value)

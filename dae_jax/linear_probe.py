@@ -1,0 +1,38 @@
+"""A linear classifier per CelebA attribute on the encoder's codes (the authors' SVM evaluation, as logistic
+regression), compared with always guessing the majority class."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+
+def fit(codes: jax.Array, labels: jax.Array, steps: int, learning_rate: float = 1e-2):
+  """(weights [D, A], bias [A]) of independent logistic regressions, one per column of the bool ``labels``."""
+  mean, std = codes.mean(0), codes.std(0) + 1e-6
+  x = (codes - mean) / std
+  params = {"w": jnp.zeros((codes.shape[1], labels.shape[1])), "b": jnp.zeros((labels.shape[1],))}
+  tx = optax.adam(learning_rate)
+
+  def loss(p):
+    return optax.sigmoid_binary_cross_entropy(x @ p["w"] + p["b"], labels.astype(jnp.float32)).mean()
+
+  def step(carry, _):
+    p, opt_state = carry
+    grads = jax.grad(loss)(p)
+    updates, opt_state = tx.update(grads, opt_state)
+    return (optax.apply_updates(p, updates), opt_state), None
+
+  (params, _), _ = jax.lax.scan(step, (params, tx.init(params)), None, length=steps)
+  return params, mean, std
+
+
+def evaluate(train_codes, train_labels, test_codes, test_labels, steps: int) -> dict:
+  """Per-attribute test accuracy of the probe and of the training majority class."""
+  params, mean, std = jax.jit(fit, static_argnums=2)(train_codes, train_labels, steps)
+  predictions = ((test_codes - mean) / std) @ params["w"] + params["b"] > 0
+  accuracy = np.asarray((predictions == test_labels).mean(0))
+  majority = np.asarray(train_labels.mean(0) > 0.5)
+  baseline = np.asarray((test_labels == majority).mean(0))
+  return {"accuracy": accuracy.tolist(), "majority_baseline": baseline.tolist(),
+          "mean_accuracy": float(accuracy.mean()), "mean_majority_baseline": float(baseline.mean())}

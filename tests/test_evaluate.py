@@ -1,0 +1,63 @@
+"""--mode=eval end to end on tiny models: the summary, its numbers' invariants, and the figures."""
+
+import json
+import os
+import subprocess
+import sys
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import fixtures
+from conftest import REPO
+from dae_jax import evaluate
+
+pytestmark = pytest.mark.slow
+
+
+def _cli(*args):
+  return subprocess.run([sys.executable, "-m", "dae_jax.main", *args], cwd=REPO, capture_output=True, text=True,
+                        timeout=300, env=dict(os.environ))
+
+
+def test_nearest_distances_against_a_naive_search():
+  samples = jax.random.uniform(jax.random.PRNGKey(0), (5, 4, 4, 1))
+  training = np.random.default_rng(0).integers(0, 256, (300, 4, 4, 1), dtype=np.uint8)
+  naive = [min(np.sqrt(np.mean((np.asarray(s) - t / 255.0) ** 2)) for t in training) for s in samples]
+  np.testing.assert_allclose(evaluate.nearest_distances(samples, training), naive, rtol=1e-4)
+  # A training image is its own nearest neighbour unless excluded.
+  own = jnp.asarray(training[:3].astype(np.float32) / 255)
+  assert evaluate.nearest_distances(own, training).max() < 1e-3
+  assert evaluate.nearest_distances(own, training, exclude_self=True).min() > 0.01
+
+
+def test_eval_on_the_demo_faces_writes_the_summary_and_figures(tmp_path):
+  assert _cli("--config=configs/daae.py:tiny", f"--workdir={tmp_path}").returncode == 0
+  result = _cli("--config=configs/daae.py:tiny", f"--workdir={tmp_path}", "--mode=eval")
+  assert result.returncode == 0, result.stderr[-3000:]
+  summary = json.loads((tmp_path / "eval" / "summary.json").read_text())
+  assert set(summary["chains"]) == {"from_noise", "noise_injection", "from_prior", "nguyen"}
+  assert len(summary["chains"]["from_noise"]["swd"]) == 5 and len(summary["chains"]["nguyen"]["swd"]) == 9
+  for chain in summary["chains"].values():
+    assert chain["best_swd"] == min(chain["swd"]) and chain["swd"][chain["best_step"]] == chain["best_swd"]
+  assert summary["reconstruction"]["corrupted"]["mse_per_pixel"] > 0
+  assert "linear_probe" not in summary  # The demo faces have no attributes.
+  assert "| from_noise |" in (tmp_path / "eval" / "summary.md").read_text()
+  for name in ("eval_swd_along_chains.png", "chain_from_noise.gif", "fig1_from_noise_eval.png"):
+    assert (tmp_path / "figures" / name).stat().st_size > 500
+
+
+def test_eval_with_celeba_attributes_adds_the_linear_probe(tmp_path):
+  fixtures.write_celeba_files(str(tmp_path / "celeba"))
+  flags = ["--config=configs/dvae.py:tiny", "--config.data.source=celeba_files",
+           f"--config.data.path={tmp_path / 'celeba' / 'img_align_celeba.zip'}",
+           f"--config.data.cache_dir={tmp_path / 'cache'}", f"--workdir={tmp_path / 'run'}"]
+  assert _cli(*flags).returncode == 0
+  result = _cli(*flags, "--mode=eval")
+  assert result.returncode == 0, result.stderr[-3000:]
+  summary = json.loads((tmp_path / "run" / "eval" / "summary.json").read_text())
+  assert summary["reference"].startswith("2 images of the test split")
+  probe = summary["linear_probe"]
+  assert len(probe["accuracy"]) == 40 and all(0 <= a <= 1 for a in probe["accuracy"])
