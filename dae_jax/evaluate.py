@@ -71,7 +71,8 @@ def chain_variants(run, params, key, config, n: int) -> dict:
 
 def swd_curves(key, trajectories: dict, reference: jax.Array, patches: int) -> dict:
   """SWD (mean over levels) to ``reference`` at every step, with the same patch places at every step."""
-  distance = jax.jit(lambda images: swd.swd(key, jnp.clip(images, 0, 1), reference, patches)["mean"])
+  prepared = swd.prepare_reference(key, reference, patches)
+  distance = jax.jit(lambda images: swd.swd_to_reference(key, prepared, jnp.clip(images, 0, 1), patches)["mean"])
   curves = {}
   for name, trajectory in trajectories.items():
     values = [float(distance(x)) for x in trajectory]
@@ -123,7 +124,7 @@ def _plot_curves(curves: dict, path: str) -> None:
   figure, ax = plt.subplots(figsize=(6, 4))
   for name, curve in curves.items():
     ax.plot(curve["swd"], label=name)
-  ax.set(xlabel="chain step", ylabel="SWD to held-out images (x 1e3)", yscale="log", title="Sample quality along"
+  ax.set(xlabel="chain step", ylabel="SWD to the reference images (x 1e3)", yscale="log", title="Sample quality along"
          " each chain")
   ax.legend(fontsize=8)
   figure.savefig(path, dpi=100, bbox_inches="tight")

@@ -8,6 +8,7 @@
 import os
 
 import jax
+from jax.experimental import multihost_utils
 import numpy as np
 
 from dae_jax import sampling, visualize
@@ -15,8 +16,12 @@ from dae_jax import sampling, visualize
 FIGURES = ("fig1_from_noise", "fig2_noise_injection", "fig3_from_prior")
 
 
-def paper_chains(autoencoder, params, key: jax.Array, chain_config, data_shape, latent_dim: int) -> dict:
-  """Trajectories [steps + 1, chain.num_samples, *data_shape] for each figure, as numpy arrays."""
+def paper_chains(autoencoder, params, key: jax.Array, chain_config, data_shape, latent_dim: int,
+                 mesh=None) -> dict:
+  """Trajectories [steps + 1, chain.num_samples, *data_shape] for each figure, as numpy arrays on every process.
+
+  With a ``mesh`` the chains are split over its devices along the sample axis (any number of processes).
+  """
   start_keys = jax.random.split(jax.random.fold_in(key, 0), 3)
   chain_keys = jax.random.split(jax.random.fold_in(key, 1), 3)
   shape = (chain_config.num_samples, *data_shape)
@@ -32,7 +37,10 @@ def paper_chains(autoencoder, params, key: jax.Array, chain_config, data_shape, 
   trajectories = {}
   for (name, (x0, spec, n)), chain_key in zip(starts.items(), chain_keys):
     sample_chain = sampling.make_sample_chain(autoencoder, data_shape, latent_dim, spec)
-    trajectories[name] = np.asarray(jax.jit(sample_chain, static_argnums=3)(params, chain_key, x0, n))
+    if mesh is not None:
+      x0 = sampling.shard_chains(x0, mesh)
+    trajectory = jax.jit(sample_chain, static_argnums=3)(params, chain_key, x0, n)
+    trajectories[name] = np.asarray(multihost_utils.process_allgather(trajectory, tiled=True))
   return trajectories
 
 

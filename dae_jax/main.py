@@ -18,6 +18,10 @@ _MODE = flags.DEFINE_enum("mode", "train", ["train", "sample", "eval", "theory"]
                           "train: train (resuming); sample: write the paper's figures and trajectories from the "
                           "latest checkpoint; eval: measure the latest checkpoint (eval/summary.md); theory: the "
                           "score-identity check of configs/theory.py.")
+_COORDINATOR = flags.DEFINE_string("coordinator_address", "", "host:port of process 0, for a run over several "
+                                   "processes that JAX cannot detect by itself (not needed on TPU VMs or SLURM).")
+_NUM_PROCESSES = flags.DEFINE_integer("num_processes", 0, "Processes in the run (with --coordinator_address).")
+_PROCESS_ID = flags.DEFINE_integer("process_id", -1, "This process's index, 0 .. num_processes - 1.")
 flags.mark_flags_as_required(["config", "workdir"])
 
 
@@ -25,6 +29,8 @@ def main(argv):
   cli.setup(argv, "everything is set with --config, --workdir and --mode")
   config = cli.loaded_config(_CONFIG)
   try:
+    from dae_jax import distributed  # pylint: disable=g-import-not-at-top
+    distributed.initialize(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value)
     if _MODE.value == "train":
       from dae_jax import train  # pylint: disable=g-import-not-at-top  (keeps --help and flag errors fast)
       train.train_and_evaluate(config, _WORKDIR.value)

@@ -16,7 +16,9 @@ from typing import Callable, Sequence
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 
+from dae_jax import sharding
 from dae_jax.errors import InputError
 
 
@@ -92,6 +94,15 @@ def chain(reconstruct_fn: Callable, key: jax.Array, x0: jax.Array, n: int, spec:
 
   _, xs = jax.lax.scan(transition, x0, jnp.arange(n))
   return jnp.concatenate([x0[None], xs], axis=0)
+
+
+def shard_chains(x0: jax.Array, mesh: jax.sharding.Mesh) -> jax.Array:
+  """Chains split over the mesh's devices along the batch axis (all processes pass the same x0); a chain count
+  that does not divide evenly stays replicated."""
+  x0 = np.asarray(x0)  # Host data: each process places the shards its own devices hold.
+  if x0.shape[0] % mesh.size:
+    return jax.device_put(x0, sharding.replicated(mesh))
+  return jax.device_put(x0, sharding.batch_sharded(mesh))
 
 
 def check_chain_args(x0, n, data_shape: Sequence[int]) -> None:

@@ -60,28 +60,46 @@ def patch_descriptors(key: jax.Array, level: jax.Array, per_image: int) -> jax.A
   return patches.reshape(patches.shape[0], -1)
 
 
-def sliced_wasserstein(key: jax.Array, a: jax.Array, b: jax.Array, num_directions: int = 512) -> jax.Array:
+def _directions(key: jax.Array, dim: int, num_directions: int) -> jax.Array:
+  directions = jax.random.normal(key, (dim, num_directions))
+  return directions / jnp.linalg.norm(directions, axis=0, keepdims=True)
+
+
+def sliced_wasserstein(key: jax.Array, a: jax.Array, b: jax.Array, num_directions: int = 128) -> jax.Array:
   """Mean over random unit directions of the 1-D Wasserstein-1 distance between projections (equal sizes)."""
-  directions = jax.random.normal(key, (a.shape[1], num_directions))
-  directions = directions / jnp.linalg.norm(directions, axis=0, keepdims=True)
+  directions = _directions(key, a.shape[1], num_directions)
   return jnp.mean(jnp.abs(jnp.sort(a @ directions, axis=0) - jnp.sort(b @ directions, axis=0)))
 
 
-def swd(key: jax.Array, images_a: jax.Array, images_b: jax.Array, patches_per_image: int = 128) -> dict:
-  """{"levels": SWD per pyramid level (finest first), "mean": their average}, x 1e3 as Karras et al. report.
+def prepare_reference(key: jax.Array, images: jax.Array, patches_per_image: int = 128,
+                      num_directions: int = 128) -> list:
+  """Per pyramid level, the sorted projections of the reference set: computed once, compared with many sets.
 
-  Both sets need the same number of images; pixels in [0, 1].
+  (Sorting dominates the cost on CPU, so a chain's curve sorts only its own samples at each step.)
   """
-  if images_a.shape != images_b.shape:
-    raise ValueError(f"SWD needs two image sets of one shape, got {images_a.shape} and {images_b.shape}")
-  levels = []
-  pyramids = zip(laplacian_pyramid(images_a), laplacian_pyramid(images_b))
-  for index, (level_a, level_b) in enumerate(pyramids):
-    # The same patch places in both sets (common random numbers): identical sets are exactly 0 apart, and
+  reference = []
+  for index, level in enumerate(laplacian_pyramid(images)):
+    # The same patch places in every set (common random numbers): identical sets are exactly 0 apart, and
     # comparisons of several sets against one reference vary less.
-    patch_key = jax.random.fold_in(key, index)
-    descriptors_a = patch_descriptors(patch_key, level_a, patches_per_image)
-    descriptors_b = patch_descriptors(patch_key, level_b, patches_per_image)
-    levels.append(1e3 * sliced_wasserstein(jax.random.fold_in(key, 100 + index), descriptors_a, descriptors_b))
+    descriptors = patch_descriptors(jax.random.fold_in(key, index), level, patches_per_image)
+    directions = _directions(jax.random.fold_in(key, 100 + index), descriptors.shape[1], num_directions)
+    reference.append((directions, jnp.sort(descriptors @ directions, axis=0)))
+  return reference
+
+
+def swd_to_reference(key: jax.Array, reference: list, images: jax.Array, patches_per_image: int = 128) -> dict:
+  """{"levels": SWD per pyramid level (finest first), "mean": their average}, x 1e3 as Karras et al. report."""
+  levels = []
+  for index, (level, (directions, sorted_reference)) in enumerate(zip(laplacian_pyramid(images), reference)):
+    descriptors = patch_descriptors(jax.random.fold_in(key, index), level, patches_per_image)
+    projected = jnp.sort(descriptors @ directions, axis=0)
+    levels.append(1e3 * jnp.mean(jnp.abs(projected - sorted_reference)))
   levels = jnp.stack(levels)
   return {"levels": levels, "mean": levels.mean()}
+
+
+def swd(key: jax.Array, images_a: jax.Array, images_b: jax.Array, patches_per_image: int = 128) -> dict:
+  """SWD between two image sets of one shape, pixels in [0, 1]."""
+  if images_a.shape != images_b.shape:
+    raise ValueError(f"SWD needs two image sets of one shape, got {images_a.shape} and {images_b.shape}")
+  return swd_to_reference(key, prepare_reference(key, images_b, patches_per_image), images_a, patches_per_image)

@@ -10,7 +10,8 @@ import jax
 import ml_collections
 import numpy as np
 
-from dae_jax import checkpointing, config_lib, data, figures, metrics_io, sharding, train_state, train_step
+from dae_jax import (checkpointing, config_lib, data, distributed, figures, metrics_io, sharding, train_state,
+                     train_step)
 from dae_jax.data import loader
 from dae_jax.errors import TrainingDiverged
 
@@ -59,11 +60,14 @@ def restore_or_init(run: Run, checkpoints, example_batch: np.ndarray) -> train_s
   return restored
 
 
-def write_figures(run: Run, state, workdir: str, writer: metrics_io.MetricsWriter) -> None:
+def write_figures(run: Run, state, workdir: str, writer) -> None:
+  """Every process runs its share of the chains; process 0 (the one with a ``writer``) writes the pictures."""
   step = int(state.step)
   trajectories = figures.paper_chains(run.spec.autoencoder, state.autoencoder_variables(),
                                       jax.random.fold_in(run.figure_key, step), run.config.chain, run.data_shape,
-                                      run.spec.latent_dim)
+                                      run.spec.latent_dim, mesh=run.mesh)
+  if writer is None:
+    return
   directory = os.path.join(workdir, "figures")
   figures.write_pngs(trajectories, directory)
   paths = figures.write_pngs(trajectories, directory, suffix=f"_step{step:07d}")
@@ -103,8 +107,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> train
   train = config.train
   checkpoints = checkpointing.manager(workdir, train.max_checkpoints)
   state = restore_or_init(run, checkpoints, loader.batch_at(images, config.seed, 0, train.batch_size))
-  metrics_io.write_config(workdir, config)
-  writer = metrics_io.MetricsWriter(workdir)
+  writer = None
+  if distributed.is_main_process():
+    metrics_io.write_config(workdir, config)
+    writer = metrics_io.MetricsWriter(workdir)
   feeder = loader.make_feeder(images, config.seed, train.batch_size, run.mesh, config.data.device_resident)
   step_fn = sharding.jit_train_step(functools.partial(step_from_inputs, spec=run.spec, flip=config.data.flip),
                                     run.mesh, input_sharding=feeder.input_sharding)
@@ -117,7 +123,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> train
       metrics = {k: float(v) for k, v in jax.device_get(metrics).items()}
       _check_finite(done, metrics)
       rates = progress.report(done)
-      writer.scalars(done, {**metrics, **rates})
+      if writer:
+        writer.scalars(done, {**metrics, **rates})
       metrics_io.log_line(done, train.num_steps, metrics, rates)
     if _is_due(done, train.checkpoint_every_steps, train.num_steps):
       checkpointing.save(checkpoints, state)
@@ -128,5 +135,6 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> train
     write_figures(run, state, workdir, writer)
   checkpoints.wait_until_finished()
   checkpoints.close()
-  writer.close()
+  if writer:
+    writer.close()
   return state

@@ -1,0 +1,69 @@
+"""Many devices and many processes: portable checkpoints, sharded chains, and two processes on localhost."""
+
+import os
+import socket
+import subprocess
+import sys
+
+import jax
+import numpy as np
+import pytest
+
+from conftest import REPO
+from dae_jax import figures, pretrained, sharding, train
+from dae_jax.data import faces
+
+
+def _cli(*args, env=None):
+  return subprocess.run([sys.executable, "-m", "dae_jax.main", *args], cwd=REPO, capture_output=True, text=True,
+                        timeout=300, env={**os.environ, **(env or {})})
+
+
+def test_sharded_chains_match_one_device(tiny_config):
+  run = train.prepare_model(tiny_config("dvae"))
+  params = train.initial_state(run, faces.load(32, 1)[:8]).autoencoder_variables()
+  args = (run.spec.autoencoder, params, jax.random.PRNGKey(0), run.config.chain, run.data_shape, run.spec.latent_dim)
+  one = figures.paper_chains(*args, mesh=sharding.make_mesh(jax.devices()[:1]))
+  four = figures.paper_chains(*args, mesh=sharding.make_mesh(jax.devices()[:4]))
+  for name in one:
+    np.testing.assert_allclose(one[name], four[name], rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("first,second", [(4, 1), (1, 4)])
+def test_a_checkpoint_resumes_on_another_device_count(tmp_path, first, second):
+  base = ["--config=configs/daae.py:tiny", f"--workdir={tmp_path}"]
+  trained = _cli(*base, "--config.train.num_steps=4", f"--config.train.num_devices={first}")
+  assert trained.returncode == 0, trained.stderr[-3000:]
+  resumed = _cli(*base, "--config.train.num_steps=6", f"--config.train.num_devices={second}")
+  assert resumed.returncode == 0, resumed.stderr[-3000:]
+  assert "Resuming from the checkpoint at step 4" in resumed.stderr
+
+
+def _free_port() -> int:
+  with socket.socket() as s:
+    s.bind(("127.0.0.1", 0))
+    return s.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_two_processes_train_like_one_process_with_the_same_global_batches(tiny_config, tmp_path):
+  args = ["--config=configs/dvae.py:tiny", "--config.train.num_steps=4", "--config.train.figures_every_steps=1000"]
+  two_devices_each = {"XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
+  port = _free_port()
+  processes = [subprocess.Popen(
+      [sys.executable, "-m", "dae_jax.main", *args, f"--workdir={tmp_path / 'two'}",
+       f"--coordinator_address=127.0.0.1:{port}", "--num_processes=2", f"--process_id={i}"],
+      cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+      env={**os.environ, **two_devices_each}) for i in range(2)]
+  outputs = [p.communicate(timeout=300)[0] for p in processes]
+  assert [p.returncode for p in processes] == [0, 0], outputs[0][-2000:] + outputs[1][-2000:]
+  single = _cli(*args, f"--workdir={tmp_path / 'one'}")  # 4 devices in one process (conftest's XLA_FLAGS).
+  assert single.returncode == 0, single.stderr[-3000:]
+  config = tiny_config("dvae", train__num_steps=4)
+  _, two = pretrained.restore(config, str(tmp_path / "two"))
+  _, one = pretrained.restore(config, str(tmp_path / "one"))
+  assert int(two.step) == int(one.step) == 4
+  for a, b in zip(jax.tree.leaves(two), jax.tree.leaves(one)):
+    np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-4, atol=1e-5)
+  assert (tmp_path / "two" / "metrics.jsonl").read_text().count("\n") == 2  # Written by process 0 only.
