@@ -11,7 +11,7 @@ import jax
 from jax.experimental import multihost_utils
 import numpy as np
 
-from dae_jax import sampling, visualize
+from dae_jax import sampling, sharding, visualize
 
 FIGURES = ("fig1_from_noise", "fig2_noise_injection", "fig3_from_prior")
 
@@ -22,6 +22,8 @@ def paper_chains(autoencoder, params, key: jax.Array, chain_config, data_shape, 
 
   With a ``mesh`` the chains are split over its devices along the sample axis (any number of processes).
   """
+  if mesh is not None:
+    params, key = sharding.replicate((params, key), mesh)
   start_keys = jax.random.split(jax.random.fold_in(key, 0), 3)
   chain_keys = jax.random.split(jax.random.fold_in(key, 1), 3)
   shape = (chain_config.num_samples, *data_shape)

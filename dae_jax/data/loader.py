@@ -68,11 +68,11 @@ class HostFeeder:
     self.input_sharding = sharding.batch_sharded(mesh)
 
   def __call__(self, step: int) -> jax.Array:
-    indices = batch_indices(self._seed, step, self._images.shape[0], self._batch_size)
+    # Sorted before slicing, so the global batch is the same whatever the number of processes, and a
+    # memory-mapped cache is read front to back.
+    indices = np.sort(batch_indices(self._seed, step, self._images.shape[0], self._batch_size))
     local = process_slice(indices, jax.process_index(), jax.process_count())
-    # Sorted (as in DeviceFeeder, so both modes pair examples with the same noise): a memory-mapped cache is
-    # then read front to back.
-    return sharding.global_batch(np.asarray(self._images[np.sort(local)]), self._mesh, self._batch_size)
+    return sharding.global_batch(np.asarray(self._images[local]), self._mesh, self._batch_size)
 
 
 class DeviceFeeder:
@@ -85,9 +85,9 @@ class DeviceFeeder:
     self.input_sharding = (sharding.replicated(mesh), sharding.batch_sharded(mesh))
 
   def __call__(self, step: int) -> tuple:
-    indices = batch_indices(self._seed, step, self._num_examples, self._batch_size).astype(np.int32)
+    indices = np.sort(batch_indices(self._seed, step, self._num_examples, self._batch_size)).astype(np.int32)
     local = process_slice(indices, jax.process_index(), jax.process_count())
-    return self._dataset, sharding.global_batch(np.sort(local), self._mesh, self._batch_size)
+    return self._dataset, sharding.global_batch(local, self._mesh, self._batch_size)
 
 
 def make_feeder(images: np.ndarray, seed: int, batch_size: int, mesh: jax.sharding.Mesh,
