@@ -10,6 +10,7 @@ import os
 import numpy as np
 
 from dae_jax.data import cache, celeba, faces
+from dae_jax.errors import InputError
 
 
 def describe(data_config) -> dict:
@@ -54,5 +55,4 @@ def check_available(data_config) -> None:
     celeba.locate(data_config.data_dir)
   elif data_config.source in ("celeba_files", "images") and not os.path.exists(
       os.path.expanduser(data_config.path)):
-    from dae_jax.errors import InputError  # pylint: disable=g-import-not-at-top
     raise InputError(f"data.path={data_config.path!r} does not exist")
