@@ -30,14 +30,13 @@ def test_sharded_chains_match_one_device(tiny_config):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("first,second", [(4, 1), (1, 4)])
-def test_a_checkpoint_resumes_on_another_device_count(tmp_path, first, second):
+def test_a_checkpoint_resumes_on_another_device_count_and_back(tmp_path):
   base = ["--config=configs/daae.py:tiny", f"--workdir={tmp_path}"]
-  trained = _cli(*base, "--config.train.num_steps=4", f"--config.train.num_devices={first}")
-  assert trained.returncode == 0, trained.stderr[-3000:]
-  resumed = _cli(*base, "--config.train.num_steps=6", f"--config.train.num_devices={second}")
-  assert resumed.returncode == 0, resumed.stderr[-3000:]
-  assert "Resuming from the checkpoint at step 4" in resumed.stderr
+  for steps, devices in ((2, 4), (4, 1), (6, 4)):
+    result = _cli(*base, f"--config.train.num_steps={steps}", f"--config.train.num_devices={devices}",
+                  "--config.train.figures_every_steps=1000")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert steps == 2 or f"Resuming from the checkpoint at step {steps - 2}" in result.stderr
 
 
 def _free_port() -> int:

@@ -33,23 +33,7 @@ def test_nearest_distances_against_a_naive_search():
   assert evaluate.nearest_distances(own, training, exclude_self=True).min() > 0.01
 
 
-def test_eval_on_the_demo_faces_writes_the_summary_and_figures(tmp_path):
-  assert _cli("--config=configs/daae.py:tiny", f"--workdir={tmp_path}").returncode == 0
-  result = _cli("--config=configs/daae.py:tiny", f"--workdir={tmp_path}", "--mode=eval")
-  assert result.returncode == 0, result.stderr[-3000:]
-  summary = json.loads((tmp_path / "eval" / "summary.json").read_text())
-  assert set(summary["chains"]) == {"from_noise", "noise_injection", "from_prior", "nguyen"}
-  assert len(summary["chains"]["from_noise"]["swd"]) == 5 and len(summary["chains"]["nguyen"]["swd"]) == 9
-  for chain in summary["chains"].values():
-    assert chain["best_swd"] == min(chain["swd"]) and chain["swd"][chain["best_step"]] == chain["best_swd"]
-  assert summary["reconstruction"]["corrupted"]["mse_per_pixel"] > 0
-  assert "linear_probe" not in summary  # The demo faces have no attributes.
-  assert "| from_noise |" in (tmp_path / "eval" / "summary.md").read_text()
-  for name in ("eval_swd_along_chains.png", "chain_from_noise.gif", "fig1_from_noise_eval.png"):
-    assert (tmp_path / "figures" / name).stat().st_size > 500
-
-
-def test_eval_with_celeba_attributes_adds_the_linear_probe(tmp_path):
+def test_eval_writes_the_summary_figures_and_the_linear_probe(tmp_path):
   fixtures.write_celeba_files(str(tmp_path / "celeba"))
   flags = ["--config=configs/dvae.py:tiny", "--config.data.source=celeba_files",
            f"--config.data.path={tmp_path / 'celeba' / 'img_align_celeba.zip'}",
@@ -59,5 +43,13 @@ def test_eval_with_celeba_attributes_adds_the_linear_probe(tmp_path):
   assert result.returncode == 0, result.stderr[-3000:]
   summary = json.loads((tmp_path / "run" / "eval" / "summary.json").read_text())
   assert summary["reference"].startswith("2 images of the test split")
+  assert set(summary["chains"]) == {"from_noise", "noise_injection", "from_prior", "nguyen"}
+  assert len(summary["chains"]["from_noise"]["swd"]) == 5 and len(summary["chains"]["nguyen"]["swd"]) == 9
+  for chain in summary["chains"].values():
+    assert chain["best_swd"] == min(chain["swd"]) and chain["swd"][chain["best_step"]] == chain["best_swd"]
+  assert summary["reconstruction"]["corrupted"]["mse_per_pixel"] > 0
+  assert "| from_noise |" in (tmp_path / "run" / "eval" / "summary.md").read_text()
+  for name in ("eval_swd_along_chains.png", "chain_from_noise.gif", "fig1_from_noise_eval.png"):
+    assert (tmp_path / "run" / "figures" / name).stat().st_size > 500
   probe = summary["linear_probe"]
   assert len(probe["accuracy"]) == 40 and all(0 <= a <= 1 for a in probe["accuracy"])
