@@ -119,14 +119,17 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> train
   for step in range(start, train.num_steps):
     state, metrics = step_fn(state, feeder(step), run.step_key)
     done = step + 1
-    if _is_due(done, train.log_every_steps, train.num_steps):
+    log_due = _is_due(done, train.log_every_steps, train.num_steps)
+    save_due = _is_due(done, train.checkpoint_every_steps, train.num_steps)
+    if log_due or save_due:  # Checked before every save too: a diverged state is never checkpointed.
       metrics = {k: float(v) for k, v in jax.device_get(metrics).items()}
       _check_finite(done, metrics)
+    if log_due:
       rates = progress.report(done)
       if writer:
         writer.scalars(done, {**metrics, **rates})
       metrics_io.log_line(done, train.num_steps, metrics, rates)
-    if _is_due(done, train.checkpoint_every_steps, train.num_steps):
+    if save_due:
       checkpointing.save(checkpoints, state)
     if _is_due(done, train.figures_every_steps, train.num_steps):
       write_figures(run, state, workdir, writer)

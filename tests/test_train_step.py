@@ -125,3 +125,10 @@ def test_device_resident_and_host_feeding_train_identically(tiny_config):
     finals.append(_leaves(state.ae_params))
   for a, b in zip(*finals):
     np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_a_non_finite_loss_stops_training_with_a_clear_message():
+  from dae_jax.errors import TrainingDiverged  # pylint: disable=g-import-not-at-top
+  train._check_finite(3, {"loss": 1.0, "kl": 2.0})  # pylint: disable=protected-access
+  with pytest.raises(TrainingDiverged, match=r"non-finite loss at step 7: \{'loss': nan\}"):
+    train._check_finite(7, {"loss": float("nan"), "kl": 2.0})  # pylint: disable=protected-access
