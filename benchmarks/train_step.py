@@ -62,7 +62,7 @@ def jax_train_images_per_sec(objective: str, batch: int, repeats: int, plain_fla
   state = train.initial_state(run, images)
   step = sharding.jit_train_step(functools.partial(train_step.train_step, spec=run.spec), run.mesh,
                                  donate_state=False)
-  batch_array = sharding.shard_batch(images, run.mesh)
+  batch_array = sharding.global_batch(images, run.mesh, len(images))
 
   def one_step():
     jax.block_until_ready(step(state, batch_array, run.step_key))

@@ -25,13 +25,13 @@ from PIL import Image  # pylint: disable=wrong-import-position
 
 from dae_jax import (corruption, data, figures, linear_probe, losses, metrics_io, pretrained, sampling, swd,  # pylint: disable=wrong-import-position
                      visualize)
+from dae_jax.data import loader  # pylint: disable=wrong-import-position
 
 SPLIT_SOURCES = ("celeba", "celeba_files")
 
 
 def _pixels(images) -> jax.Array:
-  images = np.asarray(images)
-  return jnp.asarray(images.astype(np.float32) / 255.0 if images.dtype == np.uint8 else images, jnp.float32)
+  return jnp.asarray(loader.to_pixels(np.asarray(images)))
 
 
 def held_out(config) -> tuple:
@@ -61,12 +61,9 @@ def chain_variants(run, params, key, config, n: int) -> dict:
   starts = {"noise": sampling.uniform_noise(jax.random.fold_in(key, 0), shape),
             "prior": sampling.decode_prior(run.spec.autoencoder, params, jax.random.fold_in(key, 1), n,
                                            run.spec.latent_dim, chain.batchnorm)}
-  trajectories = {}
-  for index, (name, (spec, steps, start)) in enumerate(specs.items()):
-    sample_chain = sampling.make_sample_chain(run.spec.autoencoder, run.data_shape, run.spec.latent_dim, spec)
-    trajectories[name] = jax.jit(sample_chain, static_argnums=3)(params, jax.random.fold_in(key, 10 + index),
-                                                                 starts[start], steps)
-  return trajectories
+  chains = {name: (starts[start], spec, steps) for name, (spec, steps, start) in specs.items()}
+  keys = {name: jax.random.fold_in(key, 10 + index) for index, name in enumerate(chains)}
+  return figures.run_chains(run.spec.autoencoder, params, keys, chains, run.data_shape, run.spec.latent_dim)
 
 
 def swd_curves(key, trajectories: dict, reference: jax.Array, patches: int) -> dict:

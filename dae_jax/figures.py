@@ -13,9 +13,6 @@ import numpy as np
 
 from dae_jax import sampling, sharding, visualize
 
-FIGURES = ("fig1_from_noise", "fig2_noise_injection", "fig3_from_prior")
-
-
 def paper_chains(autoencoder, params, key: jax.Array, chain_config, data_shape, latent_dim: int,
                  mesh=None) -> dict:
   """Trajectories [steps + 1, chain.num_samples, *data_shape] for each figure, as numpy arrays on every process.
@@ -36,12 +33,16 @@ def paper_chains(autoencoder, params, key: jax.Array, chain_config, data_shape, 
       "fig3_from_prior": (sampling.decode_prior(autoencoder, params, start_keys[2], shape[0], latent_dim,
                                                 chain_config.batchnorm), plain, chain_config.num_steps),
   }
+  return run_chains(autoencoder, params, dict(zip(starts, chain_keys)), starts, data_shape, latent_dim, mesh)
+
+
+def run_chains(autoencoder, params, keys: dict, chains: dict, data_shape, latent_dim: int, mesh=None) -> dict:
+  """``{name: trajectory}`` as numpy on every process, for ``chains = {name: (x0, ChainSpec, n)}``."""
   trajectories = {}
-  for (name, (x0, spec, n)), chain_key in zip(starts.items(), chain_keys):
-    sample_chain = sampling.make_sample_chain(autoencoder, data_shape, latent_dim, spec)
+  for name, (x0, spec, n) in chains.items():
     if mesh is not None:
       x0 = sampling.shard_chains(x0, mesh)
-    trajectory = jax.jit(sample_chain, static_argnums=3)(params, chain_key, x0, n)
+    trajectory = sampling.compiled_chain(autoencoder, data_shape, latent_dim, spec, params, keys[name], x0, n)
     trajectories[name] = np.asarray(multihost_utils.process_allgather(trajectory, tiled=True))
   return trajectories
 
@@ -54,13 +55,13 @@ def columns(name: str, num_steps: int) -> list:
   return sorted({int(round(s)) for s in np.linspace(0, num_steps, count)})
 
 
-def write_pngs(trajectories: dict, directory: str, suffix: str = "") -> list:
-  paths = []
+def write_pngs(trajectories: dict, directory: str, suffix: str = "") -> dict:
+  """Writes ``<name><suffix>.png`` grids; returns ``{name: grid}`` (uint8 [h, w, 3]) for TensorBoard."""
+  grids = {}
   for name, trajectory in trajectories.items():
-    path = os.path.join(directory, f"{name}{suffix}.png")
-    visualize.save_png(path, visualize.chain_grid(trajectory, columns(name, trajectory.shape[0] - 1)))
-    paths.append(path)
-  return paths
+    grids[name] = visualize.chain_grid(trajectory, columns(name, trajectory.shape[0] - 1))
+    visualize.save_png(os.path.join(directory, f"{name}{suffix}.png"), grids[name])
+  return grids
 
 
 def write_npz(trajectories: dict, path: str) -> None:

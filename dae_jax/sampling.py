@@ -11,6 +11,7 @@ Nguyen et al. (2017) transition with ``step_size`` < 1 and ``step_noise_std`` > 
 """
 
 import dataclasses
+import functools
 from typing import Callable, Sequence
 
 import flax.linen as nn
@@ -127,3 +128,17 @@ def make_sample_chain(autoencoder: nn.Module, data_shape: Sequence[int], latent_
     return chain(reconstruct_fn, key, x0, n, spec)
 
   return sample_chain
+
+
+@functools.partial(jax.jit, static_argnames=("autoencoder", "data_shape", "latent_dim", "spec", "n"))
+def _compiled_chain(params, key, x0, *, autoencoder, data_shape, latent_dim, spec, n):
+  return make_sample_chain(autoencoder, data_shape, latent_dim, spec)(params, key, x0, n)
+
+
+def compiled_chain(autoencoder: nn.Module, data_shape: Sequence[int], latent_dim: int, spec: ChainSpec, params,
+                   key: jax.Array, x0: jax.Array, n: int) -> jax.Array:
+  """``make_sample_chain(...)(params, key, x0, n)``, compiled once per model, spec, length and shape (modules
+  and specs compare by value), so figures written every N training steps do not recompile."""
+  check_chain_args(x0, n, data_shape)
+  return _compiled_chain(params, key, x0, autoencoder=autoencoder, data_shape=tuple(data_shape),
+                         latent_dim=latent_dim, spec=spec, n=n)

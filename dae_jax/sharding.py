@@ -37,12 +37,6 @@ def batch_sharded(mesh: Mesh) -> NamedSharding:
   return NamedSharding(mesh, PartitionSpec(DATA_AXIS))
 
 
-def shard_batch(batch: np.ndarray, mesh: Mesh, name: str = "train.batch_size") -> jax.Array:
-  """Places a host batch on the mesh, split along its first axis."""
-  config_lib.check_batch_divisible(batch.shape[0], mesh.size, name)
-  return jax.device_put(batch, batch_sharded(mesh))
-
-
 def global_batch(local: np.ndarray, mesh: Mesh, global_size: int) -> jax.Array:
   """The global batch array from this process's contiguous slice of it (the whole batch with one process)."""
   config_lib.check_batch_divisible(global_size, mesh.size)

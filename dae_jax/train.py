@@ -69,15 +69,10 @@ def write_figures(run: Run, state, workdir: str, writer) -> None:
   if writer is None:
     return
   directory = os.path.join(workdir, "figures")
-  figures.write_pngs(trajectories, directory)
-  paths = figures.write_pngs(trajectories, directory, suffix=f"_step{step:07d}")
-  writer.images(step, {os.path.basename(p)[:-len(f"_step{step:07d}.png")]: _read_png(p) for p in paths})
+  grids = figures.write_pngs(trajectories, directory)
+  figures.write_pngs(trajectories, directory, suffix=f"_step{step:07d}")
+  writer.images(step, grids)
   logging.info("Wrote figures for step %d to %s.", step, directory)
-
-
-def _read_png(path: str) -> np.ndarray:
-  from PIL import Image  # pylint: disable=g-import-not-at-top
-  return np.asarray(Image.open(path).convert("RGB"))
 
 
 def step_from_inputs(state, inputs, key, *, spec: train_step.StepSpec, flip: bool):

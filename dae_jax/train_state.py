@@ -9,7 +9,6 @@ from typing import Any, Optional
 import flax.struct
 import jax
 import jax.numpy as jnp
-import optax
 
 
 class TrainState(flax.struct.PyTreeNode):
@@ -24,10 +23,6 @@ class TrainState(flax.struct.PyTreeNode):
   def autoencoder_variables(self) -> dict:
     """What ``Autoencoder.apply`` and ``sample_chain`` take as ``params``."""
     return {"params": self.ae_params, "batch_stats": self.batch_stats}
-
-
-def adam(learning_rate: float, b1: float, b2: float) -> optax.GradientTransformation:
-  return optax.adam(learning_rate, b1=b1, b2=b2)
 
 
 def create(key: jax.Array, autoencoder, discriminator, ae_tx, disc_tx, example_batch: jax.Array,

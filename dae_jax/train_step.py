@@ -13,7 +13,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from dae_jax import corruption, losses, models, train_state
+from dae_jax import corruption, losses, models
 from dae_jax.train_state import TrainState
 
 
@@ -111,7 +111,7 @@ def spec_from_config(config, data_shape) -> StepSpec:
   optim = config.optim
   return StepSpec(
       autoencoder=autoencoder,
-      ae_tx=train_state.adam(optim.learning_rate, optim.b1, optim.b2),
+      ae_tx=optax.adam(optim.learning_rate, b1=optim.b1, b2=optim.b2),
       objective=config.model.objective,
       reconstruction=config.loss.reconstruction,
       reduction=config.loss.reduction,
@@ -122,5 +122,5 @@ def spec_from_config(config, data_shape) -> StepSpec:
       kl_weight=config.loss.kl_weight,
       adversarial_weight=config.loss.adversarial_weight,
       discriminator=discriminator,
-      disc_tx=train_state.adam(optim.learning_rate, optim.b1, optim.b2) if discriminator else None,
+      disc_tx=optax.adam(optim.learning_rate, b1=optim.b1, b2=optim.b2) if discriminator else None,
   )

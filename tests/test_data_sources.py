@@ -163,3 +163,15 @@ def test_a_prepare_killed_mid_write_leaves_no_cache_that_looks_complete(tmp_path
   monkeypatch.undo()
   images, _ = data.load(config.data)
   assert images.shape == (8, 32, 32, 3)
+
+
+def test_a_crop_larger_than_the_images_is_one_clear_line_and_caches_nothing(tmp_path):
+  fixtures.write_celeba_files(str(tmp_path))
+  config = _config(tmp_path, crop=300)
+  with pytest.raises(InputError, match=r"data.crop=300 is larger than the image") as error:
+    data.load(config.data)
+  assert "\n" not in str(error.value)
+  assert not (tmp_path / "cache").exists() or not any((tmp_path / "cache").iterdir())
+  np.save(tmp_path / "small.npy", np.zeros((2, 20, 20, 3), np.uint8))
+  with pytest.raises(InputError, match=r"data.crop=140 is larger than the image"):
+    image_files.load(str(tmp_path / "small.npy"), 140, 32, 3)

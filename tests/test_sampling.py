@@ -119,3 +119,19 @@ def test_decode_prior_gives_images_in_the_unit_interval(trained_dae):
   images = sampling.decode_prior(run.spec.autoencoder, params, jax.random.PRNGKey(0), 3, run.spec.latent_dim)
   assert images.shape == (3, 32, 32, 1)
   assert 0.0 <= float(images.min()) and float(images.max()) <= 1.0
+
+
+def test_compiled_chain_matches_sample_chain_and_compiles_once_per_model_and_spec(trained_dae):
+  run, params = trained_dae
+  spec = sampling.ChainSpec(noise_std=0.1)
+  x0 = sampling.uniform_noise(jax.random.PRNGKey(1), (4, 32, 32, 1))
+  key = jax.random.PRNGKey(2)
+  expected = sampling.make_sample_chain(run.spec.autoencoder, run.data_shape, run.spec.latent_dim, spec)(
+      params, key, x0, 3)
+  before = sampling._compiled_chain._cache_size()  # pylint: disable=protected-access
+  for _ in range(3):  # As figures are written every N training steps: one compilation, not three.
+    got = sampling.compiled_chain(run.spec.autoencoder, run.data_shape, run.spec.latent_dim, spec, params, key, x0, 3)
+  assert sampling._compiled_chain._cache_size() == before + 1  # pylint: disable=protected-access
+  np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)
+  with pytest.raises(InputError, match="n=-2 is not allowed"):
+    sampling.compiled_chain(run.spec.autoencoder, run.data_shape, run.spec.latent_dim, spec, params, key, x0, -2)

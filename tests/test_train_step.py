@@ -26,7 +26,7 @@ def _leaves(tree):
 @pytest.mark.parametrize("objective", ["dae", "dvae", "daae"])
 def test_one_step_is_finite_and_moves_every_trained_network(tiny_config, objective):
   run, state, step, images = _setup(tiny_config(objective), 4)
-  new_state, metrics = step(state, sharding.shard_batch(images, run.mesh), run.step_key)
+  new_state, metrics = step(state, sharding.global_batch(images, run.mesh, len(images)), run.step_key)
   assert all(np.isfinite(float(v)) for v in metrics.values())
   expected = {"dae": {"loss", "reconstruction"}, "dvae": {"loss", "reconstruction", "kl"},
               "daae": {"loss", "reconstruction", "adversarial", "discriminator"}}[objective]
@@ -62,7 +62,7 @@ def test_the_step_compiles_once(tiny_config):
   step = sharding.jit_train_step(counting_step, run.mesh)
   state = train.initial_state(run, images[:8])
   for i in range(3):
-    state, _ = step(state, sharding.shard_batch(images[8 * i:8 * (i + 1)], run.mesh), run.step_key)
+    state, _ = step(state, sharding.global_batch(images[8 * i:8 * (i + 1)], run.mesh, 8), run.step_key)
   assert len(traces) == 1 and int(state.step) == 3
 
 
@@ -82,8 +82,8 @@ def test_four_devices_match_one_device(tiny_config, objective):
   assert run4.mesh.size == 4
   jax.tree.map(np.testing.assert_array_equal, _leaves(state1), _leaves(state4))
   for i in range(2):
-    state1, metrics1 = step1(state1, sharding.shard_batch(images, run1.mesh), run1.step_key)
-    state4, metrics4 = step4(state4, sharding.shard_batch(images, run4.mesh), run4.step_key)
+    state1, metrics1 = step1(state1, sharding.global_batch(images, run1.mesh, len(images)), run1.step_key)
+    state4, metrics4 = step4(state4, sharding.global_batch(images, run4.mesh, len(images)), run4.step_key)
   for a, b in zip(_leaves(state1), _leaves(state4)):
     np.testing.assert_allclose(a, b, rtol=2e-4, atol=2e-5)
   for name in metrics1:
@@ -96,7 +96,7 @@ def test_batch_not_divisible_by_devices_is_a_clear_error(tiny_config):
     train.prepare_model(config)
   run = train.prepare_model(tiny_config("dae", train__num_devices=4))
   with pytest.raises(InputError, match="not divisible by the 4 devices"):
-    sharding.shard_batch(np.zeros((6, 32, 32, 1), np.float32), run.mesh)
+    sharding.global_batch(np.zeros((6, 32, 32, 1), np.float32), run.mesh, 6)
 
 
 def test_more_devices_than_exist_is_a_clear_error(tiny_config):
@@ -106,7 +106,7 @@ def test_more_devices_than_exist_is_a_clear_error(tiny_config):
 
 def test_integrated_corruption_trains(tiny_config):
   run, state, step, images = _setup(tiny_config("daae", noise__num_copies=3), 4)
-  new_state, metrics = step(state, sharding.shard_batch(images, run.mesh), run.step_key)
+  new_state, metrics = step(state, sharding.global_batch(images, run.mesh, len(images)), run.step_key)
   assert np.isfinite(float(metrics["loss"])) and int(new_state.step) == 1
 
 

@@ -33,7 +33,7 @@ def _first_unreadable(names: Sequence[str], read: Callable[[str], bytes]) -> str
       tf.io.decode_image(read(name), expand_animations=False)
     except tf.errors.OpError:
       return name
-  return "(unknown)"
+  return ""
 
 
 def decode_and_resize(names: Sequence[str], read: Callable[[str], bytes], crop: int, size: int,
@@ -51,9 +51,14 @@ def decode_and_resize(names: Sequence[str], read: Callable[[str], bytes], crop: 
   try:
     batches = list(decoded.batch(256).prefetch(2).as_numpy_iterator())
   except tf.errors.OpError as e:
-    raise InputError(f"cannot decode image {_first_unreadable(names, read)}: "
-                     f"{e.message.strip().splitlines()[0]}") from None
+    raise _input_error(e, _first_unreadable(names, read)) from None
   return np.concatenate(batches, axis=0)
+
+
+def _input_error(error: tf.errors.OpError, unreadable: str = "") -> InputError:
+  """The file that failed, or (e.g. data.crop larger than the images) what the pipeline said, in one line."""
+  message = error.message.strip().splitlines()[0]
+  return InputError(f"cannot decode image {unreadable}: {message}" if unreadable else message)
 
 
 def load_folder(folder: str, crop: int, size: int, channels: int) -> np.ndarray:
@@ -79,7 +84,10 @@ def load_array(path: str, crop: int, size: int, channels: int) -> np.ndarray:
     array = np.repeat(array, 3, axis=-1)
   dataset = tf.data.Dataset.from_tensor_slices(array).map(
       lambda image: preprocess.to_model_size(image, crop, size, channels), num_parallel_calls=tf.data.AUTOTUNE)
-  return np.concatenate(list(dataset.batch(256).as_numpy_iterator()), axis=0)
+  try:
+    return np.concatenate(list(dataset.batch(256).as_numpy_iterator()), axis=0)
+  except tf.errors.OpError as e:
+    raise _input_error(e) from None
 
 
 def load(path: str, crop: int, size: int, channels: int) -> np.ndarray:

@@ -36,9 +36,9 @@ def process_slice(global_indices: np.ndarray, process_index: int, process_count:
   return global_indices[process_index * per_process:(process_index + 1) * per_process]
 
 
-def to_pixels(images: jax.Array) -> jax.Array:
-  """float32 in [0, 1] from uint8 or float images."""
-  return images.astype(jnp.float32) / 255.0 if images.dtype == jnp.uint8 else images.astype(jnp.float32)
+def to_pixels(images):
+  """float32 in [0, 1] from uint8 or float images (numpy in, numpy out; jax in, jax out)."""
+  return images.astype(np.float32) / 255.0 if images.dtype == np.uint8 else images.astype(np.float32)
 
 
 def random_flip(key: jax.Array, images: jax.Array) -> jax.Array:
@@ -49,7 +49,7 @@ def random_flip(key: jax.Array, images: jax.Array) -> jax.Array:
 
 def batch_at(images: np.ndarray, seed: int, step: int, batch_size: int) -> np.ndarray:
   """float32 pixels of the whole global batch at ``step`` (for tests and single-process tools)."""
-  return np.asarray(to_pixels(jnp.asarray(images[np.sort(batch_indices(seed, step, images.shape[0], batch_size))])))
+  return to_pixels(np.asarray(images[np.sort(batch_indices(seed, step, images.shape[0], batch_size))]))
 
 
 def batch_pixels(inputs) -> jax.Array:
