@@ -19,10 +19,10 @@ import numpy as np
 from PIL import Image
 import skimage.data
 import skimage.transform
+import train_step as step_benchmark
 
 from dae_jax import sharding
 from dae_jax.data import image_files, loader
-import train_step as step_benchmark
 
 
 def _write_jpegs(directory: str, count: int) -> None:
@@ -73,10 +73,10 @@ def main():
     np.save(path, in_memory)
     memmapped = np.load(path, mmap_mode="r")
     rates = {
-        "prepare: JPEG decode + crop + resize": preparation_images_per_sec(args.num_jpegs),
-        "loader: host, in memory": loader_images_per_sec(in_memory, False, args.steps),
-        "loader: host, memory-mapped cache": loader_images_per_sec(memmapped, False, args.steps),
-        "loader: device-resident": loader_images_per_sec(in_memory, True, args.steps),
+      "prepare: JPEG decode + crop + resize": preparation_images_per_sec(args.num_jpegs),
+      "loader: host, in memory": loader_images_per_sec(in_memory, False, args.steps),
+      "loader: host, memory-mapped cache": loader_images_per_sec(memmapped, False, args.steps),
+      "loader: device-resident": loader_images_per_sec(in_memory, True, args.steps),
     }
   consumed = step_benchmark.jax_train_images_per_sec("dvae", 64, 3)
   print(f"{'what':<40}{'images/s':>12}{'x step':>10}")

@@ -24,16 +24,27 @@ def _encoder(out_features):
 
 def _decoder():
   widths = tuple(reversed(WIDTHS))
-  layers = [nn.Linear(LATENT, widths[0] * 16, bias=False), nn.BatchNorm1d(widths[0] * 16), nn.ReLU(),
-            nn.Unflatten(1, (widths[0], 4, 4))]
+  layers = [
+    nn.Linear(LATENT, widths[0] * 16, bias=False),
+    nn.BatchNorm1d(widths[0] * 16),
+    nn.ReLU(),
+    nn.Unflatten(1, (widths[0], 4, 4)),
+  ]
   for c_in, c_out in zip(widths, widths[1:]):
     layers += [nn.ConvTranspose2d(c_in, c_out, 4, 2, 1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU()]
   return nn.Sequential(*layers, nn.ConvTranspose2d(widths[-1], 3, 4, 2, 1))
 
 
 def _discriminator():
-  return nn.Sequential(nn.Linear(LATENT, 1000), nn.LeakyReLU(0.2), nn.Dropout(0.2), nn.Linear(1000, 1000),
-                       nn.LeakyReLU(0.2), nn.Dropout(0.2), nn.Linear(1000, 1))
+  return nn.Sequential(
+    nn.Linear(LATENT, 1000),
+    nn.LeakyReLU(0.2),
+    nn.Dropout(0.2),
+    nn.Linear(1000, 1000),
+    nn.LeakyReLU(0.2),
+    nn.Dropout(0.2),
+    nn.Linear(1000, 1),
+  )
 
 
 def _adam(parameters):
@@ -61,7 +72,7 @@ class TorchStep:
     if self.objective == "dvae":
       mean, log_var = h.chunk(2, dim=1)
       z = mean + torch.exp(0.5 * log_var) * torch.randn_like(mean)
-      regulariser = 0.5 * (mean ** 2 + log_var.exp() - 1 - log_var).sum(1).mean()
+      regulariser = 0.5 * (mean**2 + log_var.exp() - 1 - log_var).sum(1).mean()
     else:
       z = h
     if self.objective == "daae":
@@ -75,8 +86,9 @@ class TorchStep:
     if self.objective == "daae":
       prior = torch.randn_like(z)
       real, fake = self.disc(prior), self.disc(z.detach())
-      disc_loss = (F.binary_cross_entropy_with_logits(real, torch.ones_like(real))
-                   + F.binary_cross_entropy_with_logits(fake, torch.zeros_like(fake)))
+      disc_loss = F.binary_cross_entropy_with_logits(real, torch.ones_like(real)) + F.binary_cross_entropy_with_logits(
+        fake, torch.zeros_like(fake)
+      )
       self.disc_opt.zero_grad()
       disc_loss.backward()
       self.disc_opt.step()

@@ -19,7 +19,7 @@ import flax.linen as nn
 import jax
 import numpy as np
 
-from dae_jax import config_lib, models, sampling, sharding, train, train_step
+from dae_jax import config_lib, experiment, models, sampling, sharding, train_step
 
 
 def machine() -> str:
@@ -28,8 +28,10 @@ def machine() -> str:
     names = [line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")]
     cpu = names[0] if names else cpu
   devices = jax.devices()
-  return (f"{cpu} | {os.cpu_count()} cores | jax {jax.__version__} on {len(devices)} x "
-          f"{devices[0].device_kind} ({devices[0].platform})")
+  return (
+    f"{cpu} | {os.cpu_count()} cores | jax {jax.__version__} on {len(devices)} x "
+    f"{devices[0].device_kind} ({devices[0].platform})"
+  )
 
 
 def paper_config(objective: str, batch: int):
@@ -53,15 +55,14 @@ def _time(fn, repeats: int) -> float:
 
 def jax_train_images_per_sec(objective: str, batch: int, repeats: int, plain_flax: bool = False) -> float:
   config = paper_config(objective, batch)
-  run = train.prepare_model(config)
+  run = experiment.build(config)
   if plain_flax:
     decoder = run.spec.autoencoder.decoder
     plain = PlainFlaxDecoder(decoder.widths, decoder.image_size, decoder.channels)
     run.spec = dataclasses.replace(run.spec, autoencoder=models.Autoencoder(run.spec.autoencoder.encoder, plain))
   images = np.random.default_rng(0).uniform(size=(batch, 64, 64, 3)).astype(np.float32)
-  state = train.initial_state(run, images)
-  step = sharding.jit_train_step(functools.partial(train_step.train_step, spec=run.spec), run.mesh,
-                                 donate_state=False)
+  state = experiment.initial_state(run, images)
+  step = sharding.jit_train_step(functools.partial(train_step.train_step, spec=run.spec), run.mesh, donate_state=False)
   batch_array = sharding.global_batch(images, run.mesh, len(images))
 
   def one_step():
@@ -78,21 +79,22 @@ class PlainFlaxDecoder(models.ConvDecoder):
     widths = tuple(reversed(self.widths))
     base = self.image_size // 2 ** len(widths)
     h = nn.Dense(base * base * widths[0], use_bias=False)(z)
-    h = nn.relu(models._batch_norm(use_running_average)(h)).reshape(z.shape[0], base, base, widths[0])  # pylint: disable=protected-access
+    h = nn.relu(models.batch_norm(use_running_average)(h)).reshape(z.shape[0], base, base, widths[0])
     for width in widths[1:]:
       h = nn.ConvTranspose(width, (4, 4), strides=(2, 2), padding="SAME", use_bias=False)(h)
-      h = nn.relu(models._batch_norm(use_running_average)(h))  # pylint: disable=protected-access
+      h = nn.relu(models.batch_norm(use_running_average)(h))
     return nn.ConvTranspose(self.channels, (4, 4), strides=(2, 2), padding="SAME")(h)
 
 
 def chain_images_per_sec(batch: int, steps: int, repeats: int) -> tuple[float, float]:
   """(lax.scan chain, Python loop over a jitted single transition), in image-transitions per second."""
-  run = train.prepare_model(paper_config("dae", batch))
+  run = experiment.build(paper_config("dae", batch))
   x0 = jax.random.uniform(jax.random.PRNGKey(0), (batch, 64, 64, 3))
-  params = train.initial_state(run, np.asarray(x0)).autoencoder_variables()
+  params = experiment.initial_state(run, np.asarray(x0)).autoencoder_variables()
   spec = sampling.ChainSpec()
-  sample_chain = jax.jit(sampling.make_sample_chain(run.spec.autoencoder, run.data_shape, run.spec.latent_dim,
-                                                    spec), static_argnums=3)
+  sample_chain = jax.jit(
+    sampling.make_sample_chain(run.spec.autoencoder, run.data_shape, run.spec.latent_dim, spec), static_argnums=3
+  )
   key = jax.random.PRNGKey(1)
   scan_time = _time(lambda: jax.block_until_ready(sample_chain(params, key, x0, steps)), repeats)
   single = jax.jit(lambda p, k, x: sampling.reconstruct(run.spec.autoencoder, p, x, k, spec, run.spec.latent_dim))
@@ -109,7 +111,7 @@ def chain_images_per_sec(batch: int, steps: int, repeats: int) -> tuple[float, f
 
 def torch_train_images_per_sec(objective: str, batch: int, repeats: int):
   try:
-    from torch_reference import TorchStep  # pylint: disable=g-import-not-at-top
+    from torch_reference import TorchStep
   except ImportError:  # PyTorch is optional: pip install -e '.[bench]'
     return None
   step = TorchStep(objective, batch)
@@ -138,8 +140,10 @@ def main():
     torch_text = f"{torch_rate:.1f}" if torch_rate else "-"
     ratio = f"{ours / torch_rate:.2f}x" if torch_rate else "-"
     print(f"{name:<24}{ours:>15.1f}{plain_text:>12}{torch_text:>10}{ratio:>17}")
-  print(f"\n{args.chain_steps}-step chain, image-steps/s: lax.scan {scan_rate:.1f}, Python loop of jitted steps "
-        f"{loop_rate:.1f} (scan/loop {scan_rate / loop_rate:.2f}x)")
+  print(
+    f"\n{args.chain_steps}-step chain, image-steps/s: lax.scan {scan_rate:.1f}, Python loop of jitted steps "
+    f"{loop_rate:.1f} (scan/loop {scan_rate / loop_rate:.2f}x)"
+  )
 
 
 if __name__ == "__main__":

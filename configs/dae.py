@@ -1,27 +1,57 @@
-"""DAE: a plain denoising autoencoder trained with BCE and no latent regulariser.
+"""DAE: a plain denoising autoencoder trained with BCE and no latent regulariser; the paper's baseline.
 
-A baseline: the paper trains DVAE and DAAE.
+Nothing shapes its latent space, so it shows what the DVAE's KL and the DAAE's discriminator add: its chains
+from noise still climb the density, but Fig. 3's d(z), z ~ N(0, I), starts far from any image.
 
-Paper run (CelebA 64x64, batch 64, 20 epochs = 50,865 steps; needs a prepared TFDS celeb_a, see README):
+Paper-sized run (CelebA 64x64, 20 epochs = 50,865 steps at batch 64; needs a prepared TFDS celeb_a, see README):
   python -m dae_jax.main --config=configs/dae.py --workdir=workdir/dae
   Wall time: about 10 hours on a 2-core CPU (~90 images/s, benchmarks/train_step.py); on one GPU, not yet measured.
-  Expected (the paper's Figs. 1-3; not yet reproduced with this code): figures/fig1_from_noise.png shows rows of
-  uniform noise that are faces by step 10 and sharper by step 20; fig2 wanders between faces; nothing shapes the
-  latent space, so fig3's d(z), z ~ N(0, I), starts from blobs that the chain pulls towards faces.
+  Expected (not yet reproduced with this code): figures/fig1_from_noise.png shows rows of uniform noise that are
+  faces by step 10; fig3 starts from blobs that the chain pulls towards faces.
 
-Offline demo (the 100 LFW faces in scikit-image, 32x32 grey, 4,000 steps):
+Offline demo (:demo, the 100 LFW faces in scikit-image, 32x32 grey, 4,000 steps):
   python -m dae_jax.main --config=configs/dae.py:demo --workdir=workdir/dae_demo
-  Wall time: about 2 minutes on a 2-core CPU (measured: DAAE 1 min 43 s, DVAE and DAE 1 min 54 s).
+  Wall time: about 2 minutes on a 2-core CPU (measured 1 min 54 s).
   Expected: the same three figures at 32x32; every row of fig1 is a recognisable grey face by step 10.
 
-Smoke test (seconds): --config=configs/dae.py:tiny
+Smoke test (:tiny, seconds): --config=configs/dae.py:tiny
 """
 
 from dae_jax import config_lib
+
+# Everything not named here is the paper's setup (dae_jax/config_lib.py). No discriminator to shrink.
+DEMO = {
+  "data.source": "lfw_faces",
+  "data.image_size": 32,
+  "data.channels": 1,
+  "model.widths": (32, 64, 128),
+  "model.latent_dim": 32,
+  "train.batch_size": 32,
+  "train.num_steps": 4000,
+  "train.checkpoint_every_steps": 500,
+  "train.figures_every_steps": 1000,
+}
+TINY = {
+  **DEMO,
+  "model.widths": (8, 16),
+  "model.latent_dim": 8,
+  "train.batch_size": 8,
+  "train.num_steps": 6,
+  "train.log_every_steps": 2,
+  "train.checkpoint_every_steps": 2,
+  "train.figures_every_steps": 6,
+  "chain.num_samples": 4,
+  "chain.num_steps": 4,
+  "chain.long_num_steps": 8,
+  "eval.num_samples": 8,
+  "eval.swd_patches_per_image": 16,
+  "eval.probe_steps": 20,
+}
+VARIANTS = {"": {}, "demo": DEMO, "tiny": TINY}
 
 
 def get_config(variant: str = ""):
   """variant: "" (paper), "demo" or "tiny"."""
   config = config_lib.default_config()
   config.model.objective = "dae"
-  return config_lib.with_variant(config, variant)
+  return config_lib.with_variant(config, VARIANTS, variant)

@@ -13,7 +13,19 @@ cosine similarity >= 0.95 and relative score error <= 0.15 for both.
 
 import ml_collections
 
-from dae_jax.errors import InputError
+from dae_jax import config_lib
+
+# Seconds, for tests: one dimension, the paper's sigma, small networks, few steps.
+TINY = {
+  "dims": (2,),
+  "sigmas": (0.5,),
+  "hidden": (32, 32),
+  "latent_dim": 8,
+  "batch_size": 64,
+  "num_steps": 50,
+  "num_eval_points": 128,
+}
+VARIANTS = {"": {}, "tiny": TINY}
 
 
 def get_config(variant: str = ""):
@@ -31,14 +43,4 @@ def get_config(variant: str = ""):
   config.num_steps = 6000
   config.learning_rate = 1e-3
   config.num_eval_points = 4096
-  if variant == "tiny":
-    config.dims = (2,)
-    config.sigmas = (0.5,)
-    config.hidden = (32, 32)
-    config.latent_dim = 8
-    config.batch_size = 64
-    config.num_steps = 50
-    config.num_eval_points = 128
-  elif variant:
-    raise InputError(f"config variant {variant!r} is not allowed; choose '' or 'tiny'")
-  return config
+  return config_lib.with_variant(config, VARIANTS, variant)

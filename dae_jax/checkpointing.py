@@ -7,7 +7,7 @@ hyperparameters come from the config of the run that restores.
 
 import os
 import time
-from typing import Any, Optional
+from typing import Any
 
 import jax
 import orbax.checkpoint as ocp
@@ -24,7 +24,7 @@ def save(checkpoints: ocp.CheckpointManager, state) -> None:
   checkpoints.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)))
 
 
-def restore_latest(checkpoints: ocp.CheckpointManager, like: Any) -> Optional[Any]:
+def restore_latest(checkpoints: ocp.CheckpointManager, like: Any) -> Any | None:
   """The latest checkpoint laid out (shapes, dtypes, shardings) like the state ``like``; None if there is none."""
   step = checkpoints.latest_step()
   if step is None:

@@ -56,7 +56,7 @@ def loaded_config(config_flag):
   """The config, or exit 2: ml_collections reports a config file it could not load only on first use."""
   config = config_flag.value
   try:
-    getattr(config, "seed")
+    _ = config.seed  # The first use loads the file.
   except OSError as e:
     fail(f"--config: {str(e).strip().splitlines()[-1].strip()}")
   return config

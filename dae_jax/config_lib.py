@@ -1,16 +1,21 @@
-"""Default hyperparameters (the paper's) and the validation every run goes through.
+"""Default hyperparameters (the paper's), variants as overrides, and the validation every run goes through.
 
-Config files in ``configs/`` start from :func:`default_config` and override a few fields. Every key exists
-here, so a locked config turns a typo such as ``--config.noise.sigam=0.25`` into an error instead of a new key.
+Config files in ``configs/`` start from :func:`default_config` and override a few fields; their variants
+(``--config=configs/daae.py:demo``) are dictionaries of dotted overrides that :func:`with_variant` applies.
+Every key exists here, so a locked config turns a typo such as ``--config.noise.sigam=0.25`` into an error
+instead of a new key.
 """
+
+from collections.abc import Mapping
+import importlib.util
+import os
+from typing import Any
 
 import ml_collections
 
+from dae_jax import objectives
 from dae_jax.errors import InputError
 
-OBJECTIVES = ("dae", "dvae", "daae")
-RECONSTRUCTION_LOSSES = ("bce", "mse")
-REDUCTIONS = ("sum", "mean")
 ARCHITECTURES = ("conv", "mlp")
 IMAGE_SIZES = (32, 64)
 DATA_SOURCES = ("celeba", "celeba_files", "images", "lfw_faces")
@@ -60,8 +65,7 @@ def default_config() -> ml_collections.ConfigDict:
 
   config.loss = ml_collections.ConfigDict()
   config.loss.reconstruction = "bce"
-  # "sum": summed over pixels, averaged over the batch (a proper log-likelihood, so KL weight 1 is the ELBO).
-  # "mean": averaged over pixels too, which makes the regulariser ~num_pixels times heavier.
+  # See objectives.REDUCTIONS: "sum" over pixels is the log-likelihood; "mean" weights the regulariser more.
   config.loss.reduction = "sum"
   config.loss.kl_weight = 1.0
   config.loss.adversarial_weight = 1.0
@@ -118,10 +122,10 @@ def _check_positive(name: str, value, *, allow_zero: bool = False) -> None:
 
 def validate(config: ml_collections.ConfigDict) -> None:
   """Raises InputError naming the first bad value and what is allowed."""
-  _check_choice("model.objective", config.model.objective, OBJECTIVES)
+  _check_choice("model.objective", config.model.objective, tuple(objectives.OBJECTIVES))
   _check_choice("model.architecture", config.model.architecture, ARCHITECTURES)
-  _check_choice("loss.reconstruction", config.loss.reconstruction, RECONSTRUCTION_LOSSES)
-  _check_choice("loss.reduction", config.loss.reduction, REDUCTIONS)
+  _check_choice("loss.reconstruction", config.loss.reconstruction, tuple(objectives.RECONSTRUCTION_LOSSES))
+  _check_choice("loss.reduction", config.loss.reduction, tuple(objectives.REDUCTIONS))
   _check_choice("data.source", config.data.source, DATA_SOURCES)
   _check_choice("data.image_size", config.data.image_size, IMAGE_SIZES)
   _check_choice("data.channels", config.data.channels, (1, 3))
@@ -153,14 +157,9 @@ def validate(config: ml_collections.ConfigDict) -> None:
     raise InputError(f"model.widths={widths!r} is not allowed; give one or more positive channel counts")
   if config.data.image_size % 2 ** len(widths):
     raise InputError(
-        f"model.widths={widths!r} has {len(widths)} stride-2 layers, which do not divide "
-        f"data.image_size={config.data.image_size}; use at most {config.data.image_size.bit_length() - 1} widths")
-
-
-def check_batch_divisible(batch_size: int, num_devices: int, name: str = "train.batch_size") -> None:
-  if batch_size % num_devices:
-    raise InputError(
-        f"{name}={batch_size} is not divisible by the {num_devices} devices; use a multiple of {num_devices}")
+      f"model.widths={widths!r} has {len(widths)} stride-2 layers, which do not divide "
+      f"data.image_size={config.data.image_size}; use at most {config.data.image_size.bit_length() - 1} widths"
+    )
 
 
 def data_shape(data_config) -> tuple:
@@ -168,41 +167,33 @@ def data_shape(data_config) -> tuple:
   return (data_config.image_size, data_config.image_size, data_config.channels)
 
 
-VARIANTS = ("", "demo", "tiny")
+def with_variant(
+  config: ml_collections.ConfigDict, variants: Mapping[str, Mapping[str, Any]], variant: str
+) -> ml_collections.ConfigDict:
+  """``config`` with the dotted overrides ``variants[variant]`` applied (a config file's ``get_config(variant)``).
+
+  An override of a key that does not exist is an error, as it is on the command line.
+  """
+  if variant not in variants:
+    raise InputError(f"config variant {variant!r} is not allowed; choose one of {', '.join(repr(v) for v in variants)}")
+  for dotted, value in variants[variant].items():
+    *groups, name = dotted.split(".")
+    target = config
+    for group in groups:
+      target = target.get(group) if isinstance(target, ml_collections.ConfigDict) else None
+    if not isinstance(target, ml_collections.ConfigDict) or name not in target:
+      raise InputError(f"config variant {variant!r} sets {dotted!r}, which is not a config key")
+    target[name] = value
+  return config
 
 
-def with_variant(config: ml_collections.ConfigDict, variant: str) -> ml_collections.ConfigDict:
-  """'' is the paper's CelebA run; "demo" trains offline on the 100 LFW faces that ship with scikit-image
-  (32x32 grey, a few minutes on a 2-core CPU); "tiny" is the same data with minute networks, for smoke tests."""
-  if variant not in VARIANTS:
-    raise InputError(f"config variant {variant!r} is not allowed; choose one of '' (paper), 'demo', 'tiny'")
-  if not variant:
-    return config
-  config.data.source = "lfw_faces"
-  config.data.image_size = 32
-  config.data.channels = 1
-  config.model.widths = (32, 64, 128)
-  config.model.latent_dim = 32
-  config.model.disc_hidden = (256, 256)
-  config.train.batch_size = 32
-  config.train.num_steps = 4000
-  config.train.log_every_steps = 100
-  config.train.checkpoint_every_steps = 500
-  config.train.figures_every_steps = 1000
-  if variant == "tiny":
-    config.model.widths = (8, 16)
-    config.model.latent_dim = 8
-    config.model.mlp_hidden = (16, 16)
-    config.model.disc_hidden = (16, 16)
-    config.train.batch_size = 8
-    config.train.num_steps = 6
-    config.train.log_every_steps = 2
-    config.train.checkpoint_every_steps = 2
-    config.train.figures_every_steps = 6
-    config.chain.num_samples = 4
-    config.chain.num_steps = 4
-    config.chain.long_num_steps = 8
-    config.eval.num_samples = 8
-    config.eval.swd_patches_per_image = 16
-    config.eval.probe_steps = 20
+def from_file(path: str, variant: str = "") -> ml_collections.ConfigDict:
+  """What ``--config=path:variant`` gives the command line, for notebooks and scripts."""
+  if not os.path.isfile(path):
+    raise InputError(f"config file {path!r} does not exist")
+  spec = importlib.util.spec_from_file_location(f"dae_jax_config_{os.path.basename(path)[:-3]}", path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  config = module.get_config(variant) if variant else module.get_config()
+  config.lock()
   return config

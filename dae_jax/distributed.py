@@ -7,14 +7,13 @@ process starts nothing.
 """
 
 import os
-from typing import Optional
 
 import jax
 
 from dae_jax.errors import InputError
 
 
-def _env_int(name: str) -> Optional[int]:
+def _env_int(name: str) -> int | None:
   value = os.environ.get(name)
   if value is None:
     return None
@@ -40,8 +39,9 @@ def initialize(coordinator: str = "", num_processes: int = 0, process_id: int = 
   if coordinator or num_processes > 1:
     if not coordinator or num_processes < 1 or not 0 <= process_id < num_processes:
       raise InputError(
-          f"--coordinator_address={coordinator!r}, --num_processes={num_processes}, --process_id={process_id} do not "
-          "describe a run: give all three, with 0 <= process_id < num_processes")
+        f"--coordinator_address={coordinator!r}, --num_processes={num_processes}, --process_id={process_id} do not "
+        "describe a run: give all three, with 0 <= process_id < num_processes"
+      )
     # CPU processes need a collectives library to talk to each other; GPUs and TPUs bring their own.
     jax.config.update("jax_cpu_collectives_implementation", "gloo")
     jax.distributed.initialize(coordinator, num_processes, process_id)

@@ -1,6 +1,6 @@
-"""Loss terms, each a per-example value reduced by one explicit rule.
+"""Loss terms as plain functions of arrays; which ones a run uses is decided once, in ``objectives``.
 
-Reconstruction losses take decoder *logits* so BCE is computed stably (no log of a saturated sigmoid).
+Reconstruction losses take decoder *logits*, so BCE is computed stably (no log of a saturated sigmoid).
 """
 
 import jax
@@ -8,19 +8,22 @@ import jax.numpy as jnp
 import optax
 
 
-def _reduce(per_pixel: jax.Array, reduction: str) -> jax.Array:
-  """Per-example loss from per-pixel values: sum or mean over every non-batch axis."""
-  axes = tuple(range(1, per_pixel.ndim))
-  return per_pixel.sum(axes) if reduction == "sum" else per_pixel.mean(axes)
+def bce(logits: jax.Array, target: jax.Array) -> jax.Array:
+  """Per-pixel binary cross-entropy of sigmoid(logits) against targets in [0, 1]."""
+  return optax.sigmoid_binary_cross_entropy(logits, target)
 
 
-def reconstruction(logits: jax.Array, target: jax.Array, kind: str, reduction: str) -> jax.Array:
-  """Per-example reconstruction loss, shape [batch]. ``kind`` is "bce" or "mse" (on sigmoid(logits))."""
-  if kind == "bce":
-    per_pixel = optax.sigmoid_binary_cross_entropy(logits, target)
-  else:
-    per_pixel = jnp.square(jax.nn.sigmoid(logits) - target)
-  return _reduce(per_pixel, reduction)
+def mse(logits: jax.Array, target: jax.Array) -> jax.Array:
+  """Per-pixel squared error of sigmoid(logits)."""
+  return jnp.square(jax.nn.sigmoid(logits) - target)
+
+
+def sum_over_pixels(per_pixel: jax.Array) -> jax.Array:
+  return per_pixel.sum(tuple(range(1, per_pixel.ndim)))
+
+
+def mean_over_pixels(per_pixel: jax.Array) -> jax.Array:
+  return per_pixel.mean(tuple(range(1, per_pixel.ndim)))
 
 
 def kl_to_standard_normal(mean: jax.Array, log_var: jax.Array) -> jax.Array:

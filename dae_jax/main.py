@@ -10,40 +10,60 @@ from ml_collections import config_flags
 from dae_jax import cli
 from dae_jax.errors import InputError, TrainingDiverged
 
-_CONFIG = config_flags.DEFINE_config_file("config", None, "Config file, e.g. configs/daae.py or configs/daae.py:demo.",
-                                          lock_config=True)
-_WORKDIR = flags.DEFINE_string("workdir", None, "Directory for checkpoints, metrics and figures; resumed if it "
-                               "holds a checkpoint.")
-_MODE = flags.DEFINE_enum("mode", "train", ["train", "sample", "eval", "theory"],
-                          "train: train (resuming); sample: write the paper's figures and trajectories from the "
-                          "latest checkpoint; eval: measure the latest checkpoint (eval/summary.md); theory: the "
-                          "score-identity check of configs/theory.py.")
-_COORDINATOR = flags.DEFINE_string("coordinator_address", "", "host:port of process 0, for a run over several "
-                                   "processes that JAX cannot detect by itself (not needed on TPU VMs or SLURM).")
+_CONFIG = config_flags.DEFINE_config_file(
+  "config", None, "Config file, e.g. configs/daae.py or configs/daae.py:demo.", lock_config=True
+)
+_WORKDIR = flags.DEFINE_string(
+  "workdir", None, "Directory for checkpoints, metrics and figures; resumed if it holds a checkpoint."
+)
+_MODE = flags.DEFINE_enum(
+  "mode",
+  "train",
+  ["train", "sample", "eval", "theory"],
+  "train: train (resuming); sample: write the paper's figures and trajectories from the "
+  "latest checkpoint; eval: measure the latest checkpoint (eval/summary.md); theory: the "
+  "score-identity check of configs/theory.py.",
+)
+_COORDINATOR = flags.DEFINE_string(
+  "coordinator_address",
+  "",
+  "host:port of process 0, for a run over several "
+  "processes that JAX cannot detect by itself (not needed on TPU VMs or SLURM).",
+)
 _NUM_PROCESSES = flags.DEFINE_integer("num_processes", 0, "Processes in the run (with --coordinator_address).")
 _PROCESS_ID = flags.DEFINE_integer("process_id", -1, "This process's index, 0 .. num_processes - 1.")
 flags.mark_flags_as_required(["config", "workdir"])
+
+
+def _dispatch(config, workdir: str) -> None:
+  # Imported per mode: --help and flag errors stay fast, and only this module imports the training loop.
+  if _MODE.value == "train":
+    from dae_jax import train
+
+    train.train_and_evaluate(config, workdir)
+  elif _MODE.value == "eval":
+    from dae_jax.eval import evaluate
+
+    evaluate.run(config, workdir)
+  elif _MODE.value == "theory":
+    from dae_jax.theory import report
+
+    report.run(config, workdir)
+  else:
+    from dae_jax import pretrained
+
+    directory = pretrained.write_samples(config, workdir)
+    logging.info("Wrote figures and trajectories.npz to %s.", directory)
 
 
 def main(argv):
   cli.setup(argv, "everything is set with --config, --workdir and --mode")
   config = cli.loaded_config(_CONFIG)
   try:
-    from dae_jax import distributed  # pylint: disable=g-import-not-at-top
+    from dae_jax import distributed  # Imports JAX: after the flags are known to be good.
+
     distributed.initialize(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value)
-    if _MODE.value == "train":
-      from dae_jax import train  # pylint: disable=g-import-not-at-top  (keeps --help and flag errors fast)
-      train.train_and_evaluate(config, _WORKDIR.value)
-    elif _MODE.value == "eval":
-      from dae_jax import evaluate  # pylint: disable=g-import-not-at-top
-      evaluate.run(config, _WORKDIR.value)
-    elif _MODE.value == "theory":
-      from dae_jax import theory_report  # pylint: disable=g-import-not-at-top
-      theory_report.run(config, _WORKDIR.value)
-    else:
-      from dae_jax import pretrained  # pylint: disable=g-import-not-at-top
-      directory = pretrained.write_samples(config, _WORKDIR.value)
-      logging.info("Wrote figures and trajectories.npz to %s.", directory)
+    _dispatch(config, _WORKDIR.value)
   except InputError as e:
     cli.fail(str(e))
   except TrainingDiverged as e:

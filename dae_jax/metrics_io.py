@@ -1,9 +1,9 @@
 """Where numbers go: JSON lines and TensorBoard events in the workdir, and a progress line in the log."""
 
+from collections.abc import Mapping
 import json
 import os
 import time
-from typing import Mapping, Optional
 
 from absl import logging
 import ml_collections
@@ -31,7 +31,8 @@ class MetricsWriter:
   """Appends scalars to ``metrics.jsonl`` and TensorBoard; appending keeps a resumed run's history whole."""
 
   def __init__(self, workdir: str):
-    import tensorflow as tf  # pylint: disable=g-import-not-at-top  (slow import, only for a training run)
+    import tensorflow as tf  # Slow; only when metrics are written.
+
     self._tf = tf
     self._jsonl = open(os.path.join(workdir, METRICS_FILE), "a")
     self._summary = tf.summary.create_file_writer(os.path.join(workdir, TENSORBOARD_DIR))
@@ -71,7 +72,7 @@ class Progress:
     return {"steps_per_sec": rate, "eta_sec": (self._total - step) / rate if rate > 0 else float("inf")}
 
 
-def log_line(step: int, total: int, metrics: Mapping[str, float], progress: Optional[Mapping] = None) -> None:
+def log_line(step: int, total: int, metrics: Mapping[str, float], progress: Mapping | None = None) -> None:
   parts = [f"{k}={float(v):.4g}" for k, v in sorted(metrics.items())]
   if progress:
     parts.append(f"{progress['steps_per_sec']:.2f} steps/s, ETA {progress['eta_sec'] / 60:.1f} min")

@@ -5,7 +5,7 @@ DAE, DVAE and DAAE share these modules; only a variational encoder differs (it r
 log-variance instead of one code).
 """
 
-from typing import Optional, Sequence
+from collections.abc import Sequence
 
 import flax.linen as nn
 import jax
@@ -15,11 +15,16 @@ import ml_collections
 from dae_jax.upconv import DownConv, UpConv
 
 
-def _batch_norm(use_running_average: bool) -> nn.BatchNorm:
+def batch_norm(use_running_average: bool) -> nn.BatchNorm:
   # PyTorch's defaults (momentum 0.1 there is 0.9 here), as in the paper's DCGAN-style networks. Layers feeding
   # a BatchNorm have no bias: BatchNorm removes it, its true gradient is 0, and Adam would turn the rounding
   # noise in that gradient into full-size random steps.
   return nn.BatchNorm(use_running_average=use_running_average, momentum=0.9, epsilon=1e-5)
+
+
+def reparameterise(mean: jax.Array, log_var, eps: jax.Array) -> jax.Array:
+  """A posterior sample mean + std * eps from a variational encoder's output; the code itself otherwise."""
+  return mean if log_var is None else mean + jnp.exp(0.5 * log_var) * eps
 
 
 def _split_code(h: jax.Array, variational: bool):
@@ -41,7 +46,7 @@ class ConvEncoder(nn.Module):
     h = x
     for width in self.widths:
       h = DownConv(width, use_bias=False)(h)
-      h = nn.relu(_batch_norm(use_running_average)(h))
+      h = nn.relu(batch_norm(use_running_average)(h))
     h = nn.Dense(self.latent_dim * (2 if self.variational else 1))(h.reshape(h.shape[0], -1))
     return _split_code(h, self.variational)
 
@@ -58,10 +63,10 @@ class ConvDecoder(nn.Module):
     widths = tuple(reversed(self.widths))
     base = self.image_size // 2 ** len(widths)
     h = nn.Dense(base * base * widths[0], use_bias=False)(z)
-    h = nn.relu(_batch_norm(use_running_average)(h))
+    h = nn.relu(batch_norm(use_running_average)(h))
     h = h.reshape(z.shape[0], base, base, widths[0])
     for width in widths[1:]:
-      h = nn.relu(_batch_norm(use_running_average)(UpConv(width, use_bias=False)(h)))
+      h = nn.relu(batch_norm(use_running_average)(UpConv(width, use_bias=False)(h)))
     return UpConv(self.channels)(h)
 
 
@@ -131,11 +136,12 @@ class LatentDiscriminator(nn.Module):
     return nn.Dense(1)(h)[:, 0]
 
 
-def build(model_config: ml_collections.ConfigDict, data_shape: Sequence[int]
-          ) -> tuple[Autoencoder, Optional[LatentDiscriminator]]:
-  """The autoencoder for ``data_shape`` (per example: (H, W, C) images or (d,) vectors) and, for DAAE, the
-  discriminator."""
-  variational = model_config.objective == "dvae"
+def build(
+  model_config: ml_collections.ConfigDict, data_shape: Sequence[int], objective
+) -> tuple[Autoencoder, LatentDiscriminator | None]:
+  """The autoencoder for ``data_shape`` (per example: (H, W, C) images or (d,) vectors) and, when the
+  ``objectives.Objective`` is adversarial, the latent discriminator."""
+  variational = objective.variational
   if model_config.architecture == "conv":
     height, _, channels = data_shape
     encoder = ConvEncoder(tuple(model_config.widths), model_config.latent_dim, variational)
@@ -144,7 +150,8 @@ def build(model_config: ml_collections.ConfigDict, data_shape: Sequence[int]
     encoder = MLPEncoder(tuple(model_config.mlp_hidden), model_config.latent_dim, variational)
     decoder = MLPDecoder(tuple(model_config.mlp_hidden), tuple(data_shape))
   discriminator = None
-  if model_config.objective == "daae":
+  if objective.adversarial:
     discriminator = LatentDiscriminator(
-        tuple(model_config.disc_hidden), model_config.disc_dropout, model_config.leaky_relu_slope)
+      tuple(model_config.disc_hidden), model_config.disc_dropout, model_config.leaky_relu_slope
+    )
   return Autoencoder(encoder, decoder), discriminator

@@ -13,8 +13,9 @@ from ml_collections import config_flags
 from dae_jax import cli, config_lib
 from dae_jax.errors import InputError
 
-_CONFIG = config_flags.DEFINE_config_file("config", None, "Config file whose data group says what to prepare.",
-                                          lock_config=True)
+_CONFIG = config_flags.DEFINE_config_file(
+  "config", None, "Config file whose data group says what to prepare.", lock_config=True
+)
 
 
 def main(argv):
@@ -22,13 +23,15 @@ def main(argv):
   config = cli.loaded_config(_CONFIG)
   try:
     config_lib.validate(config)
-    from dae_jax import data  # pylint: disable=g-import-not-at-top
+    from dae_jax import data  # Imported after validation, so a bad flag fails fast.
+
     data.check_available(config.data)
     if config.data.source == "lfw_faces":
       print("data.source='lfw_faces' ships with scikit-image and needs no preparation")
       return
     data.load(config.data)
-    from dae_jax.data import cache  # pylint: disable=g-import-not-at-top
+    from dae_jax.data import cache
+
     directory = cache.entry_dir(data.cache_dir(config.data), data.describe(config.data))
     print(json.dumps({"directory": directory, **cache.read_manifest(directory)}, indent=2, sort_keys=True))
   except InputError as e:

@@ -10,16 +10,16 @@ which is the paper's x_{t+1} = R(x_t) for the defaults, its Fig. 2 chain with ``
 Nguyen et al. (2017) transition with ``step_size`` < 1 and ``step_noise_std`` > 0.
 """
 
+from collections.abc import Callable, Sequence
 import dataclasses
 import functools
-from typing import Callable, Sequence
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from dae_jax import sharding
+from dae_jax import models, sharding
 from dae_jax.errors import InputError
 
 
@@ -36,9 +36,13 @@ class ChainSpec:
 
 
 def spec_from_config(chain_config, *, noise_std: float = 0.0) -> ChainSpec:
-  return ChainSpec(noise_std=noise_std, step_size=chain_config.step_size,
-                   step_noise_std=chain_config.step_noise_std, batchnorm=chain_config.batchnorm,
-                   posterior_sample=chain_config.posterior_sample)
+  return ChainSpec(
+    noise_std=noise_std,
+    step_size=chain_config.step_size,
+    step_noise_std=chain_config.step_noise_std,
+    batchnorm=chain_config.batchnorm,
+    posterior_sample=chain_config.posterior_sample,
+  )
 
 
 def _decode_pixels(module, code, use_running_average):
@@ -47,7 +51,7 @@ def _decode_pixels(module, code, use_running_average):
 
 def _reconstruct_pixels(module, x, eps, use_running_average, posterior_sample):
   mean, log_var = module.encode(x, use_running_average)
-  code = mean + jnp.exp(0.5 * log_var) * eps if posterior_sample and log_var is not None else mean
+  code = models.reparameterise(mean, log_var, eps) if posterior_sample else mean
   return _decode_pixels(module, code, use_running_average)
 
 
@@ -59,8 +63,9 @@ def _apply(autoencoder: nn.Module, params, method: Callable, *args, batchnorm: s
   return out
 
 
-def reconstruct(autoencoder: nn.Module, params, x: jax.Array, key: jax.Array, spec: ChainSpec,
-                latent_dim: int) -> jax.Array:
+def reconstruct(
+  autoencoder: nn.Module, params, x: jax.Array, key: jax.Array, spec: ChainSpec, latent_dim: int
+) -> jax.Array:
   """R(x) in pixel space. ``key`` is used only for a DVAE posterior sample."""
   eps = jax.random.normal(key, (x.shape[0], latent_dim), x.dtype)
 
@@ -70,8 +75,9 @@ def reconstruct(autoencoder: nn.Module, params, x: jax.Array, key: jax.Array, sp
   return _apply(autoencoder, params, method, x, eps, batchnorm=spec.batchnorm)
 
 
-def decode_prior(autoencoder: nn.Module, params, key: jax.Array, num_samples: int, latent_dim: int,
-                 batchnorm: str = "batch") -> jax.Array:
+def decode_prior(
+  autoencoder: nn.Module, params, key: jax.Array, num_samples: int, latent_dim: int, batchnorm: str = "batch"
+) -> jax.Array:
   """d(z), z ~ N(0, I): the starting point of the paper's Eq. 11 / Fig. 3 chain."""
   z = jax.random.normal(key, (num_samples, latent_dim))
   return _apply(autoencoder, params, _decode_pixels, z, batchnorm=batchnorm)
@@ -109,13 +115,16 @@ def shard_chains(x0: jax.Array, mesh: jax.sharding.Mesh) -> jax.Array:
 def check_chain_args(x0, n, data_shape: Sequence[int]) -> None:
   data_shape = tuple(data_shape)
   if x0.ndim != len(data_shape) + 1 or tuple(x0.shape[1:]) != data_shape:
-    raise InputError(f"sample_chain x0 has shape {tuple(x0.shape)}; expected (batch, {', '.join(map(str, data_shape))})")
+    raise InputError(
+      f"sample_chain x0 has shape {tuple(x0.shape)}; expected (batch, {', '.join(map(str, data_shape))})"
+    )
   if not isinstance(n, int) or n < 0:
     raise InputError(f"sample_chain n={n!r} is not allowed; it must be a Python int >= 0 (static under jit)")
 
 
-def make_sample_chain(autoencoder: nn.Module, data_shape: Sequence[int], latent_dim: int,
-                      spec: ChainSpec = ChainSpec()) -> Callable:
+def make_sample_chain(
+  autoencoder: nn.Module, data_shape: Sequence[int], latent_dim: int, spec: ChainSpec = ChainSpec()
+) -> Callable:
   """``sample_chain(params, key, x0, n)`` for a trained ``autoencoder``; ``params`` is its variable dict
   ({"params": ..., "batch_stats": ...}). Jit it with ``static_argnums=3``."""
 
@@ -135,10 +144,19 @@ def _compiled_chain(params, key, x0, *, autoencoder, data_shape, latent_dim, spe
   return make_sample_chain(autoencoder, data_shape, latent_dim, spec)(params, key, x0, n)
 
 
-def compiled_chain(autoencoder: nn.Module, data_shape: Sequence[int], latent_dim: int, spec: ChainSpec, params,
-                   key: jax.Array, x0: jax.Array, n: int) -> jax.Array:
+def compiled_chain(
+  autoencoder: nn.Module,
+  data_shape: Sequence[int],
+  latent_dim: int,
+  spec: ChainSpec,
+  params,
+  key: jax.Array,
+  x0: jax.Array,
+  n: int,
+) -> jax.Array:
   """``make_sample_chain(...)(params, key, x0, n)``, compiled once per model, spec, length and shape (modules
   and specs compare by value), so figures written every N training steps do not recompile."""
   check_chain_args(x0, n, data_shape)
-  return _compiled_chain(params, key, x0, autoencoder=autoencoder, data_shape=tuple(data_shape),
-                         latent_dim=latent_dim, spec=spec, n=n)
+  return _compiled_chain(
+    params, key, x0, autoencoder=autoencoder, data_shape=tuple(data_shape), latent_dim=latent_dim, spec=spec, n=n
+  )

@@ -4,19 +4,18 @@ The batch axis is split over devices and everything else is replicated; XLA inse
 BatchNorm statistics and gradients are over the global batch with no ``axis_name`` anywhere.
 """
 
-from typing import Callable, Optional, Sequence
+from collections.abc import Callable, Sequence
 
 import jax
-import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
+import numpy as np
 
-from dae_jax import config_lib
 from dae_jax.errors import InputError
 
 DATA_AXIS = "data"
 
 
-def make_mesh(devices: Optional[Sequence[jax.Device]] = None) -> Mesh:
+def make_mesh(devices: Sequence[jax.Device] | None = None) -> Mesh:
   return Mesh(np.asarray(jax.devices() if devices is None else devices), (DATA_AXIS,))
 
 
@@ -25,7 +24,8 @@ def local_devices(num_devices: int) -> list:
   devices = jax.devices()
   if num_devices > len(devices):
     raise InputError(
-        f"train.num_devices={num_devices} is more than the {len(devices)} devices here; use 0 (all) or fewer")
+      f"train.num_devices={num_devices} is more than the {len(devices)} devices here; use 0 (all) or fewer"
+    )
   return devices[:num_devices] if num_devices else devices
 
 
@@ -37,9 +37,16 @@ def batch_sharded(mesh: Mesh) -> NamedSharding:
   return NamedSharding(mesh, PartitionSpec(DATA_AXIS))
 
 
+def check_batch_divisible(batch_size: int, num_devices: int, name: str = "train.batch_size") -> None:
+  if batch_size % num_devices:
+    raise InputError(
+      f"{name}={batch_size} is not divisible by the {num_devices} devices; use a multiple of {num_devices}"
+    )
+
+
 def global_batch(local: np.ndarray, mesh: Mesh, global_size: int) -> jax.Array:
   """The global batch array from this process's contiguous slice of it (the whole batch with one process)."""
-  config_lib.check_batch_divisible(global_size, mesh.size)
+  check_batch_divisible(global_size, mesh.size)
   return jax.make_array_from_process_local_data(batch_sharded(mesh), local, (global_size, *local.shape[1:]))
 
 
@@ -54,9 +61,8 @@ def jit_train_step(step_fn: Callable, mesh: Mesh, *, donate_state: bool = True, 
   Donating the state lets XLA update parameters in place; only do it when the caller owns the state.
   """
   return jax.jit(
-      step_fn,
-      in_shardings=(replicated(mesh), input_sharding or batch_sharded(mesh), replicated(mesh)),
-      out_shardings=(replicated(mesh), replicated(mesh)),
-      donate_argnums=(0,) if donate_state else (),
+    step_fn,
+    in_shardings=(replicated(mesh), input_sharding or batch_sharded(mesh), replicated(mesh)),
+    out_shardings=(replicated(mesh), replicated(mesh)),
+    donate_argnums=(0,) if donate_state else (),
   )
-

@@ -4,7 +4,7 @@ Hyperparameters stay in the config (never in checkpoints, so a resumed run follo
 the networks and optimisers travel in ``train_step.StepSpec``.
 """
 
-from typing import Any, Optional
+from typing import Any
 
 import flax.struct
 import jax
@@ -17,16 +17,17 @@ class TrainState(flax.struct.PyTreeNode):
   batch_stats: Any
   ae_opt_state: Any
   # None for objectives without a discriminator.
-  disc_params: Optional[Any] = None
-  disc_opt_state: Optional[Any] = None
+  disc_params: Any | None = None
+  disc_opt_state: Any | None = None
 
   def autoencoder_variables(self) -> dict:
     """What ``Autoencoder.apply`` and ``sample_chain`` take as ``params``."""
     return {"params": self.ae_params, "batch_stats": self.batch_stats}
 
 
-def create(key: jax.Array, autoencoder, discriminator, ae_tx, disc_tx, example_batch: jax.Array,
-           latent_dim: int) -> TrainState:
+def create(
+  key: jax.Array, autoencoder, discriminator, ae_tx, disc_tx, example_batch: jax.Array, latent_dim: int
+) -> TrainState:
   """Fresh parameters for ``example_batch``'s shape; discriminator ones only when ``discriminator`` is given."""
   ae_key, disc_key = jax.random.split(key)
   variables = autoencoder.init(ae_key, example_batch, use_running_average=False)
@@ -36,10 +37,10 @@ def create(key: jax.Array, autoencoder, discriminator, ae_tx, disc_tx, example_b
     disc_params = discriminator.init(disc_key, codes, deterministic=True)["params"]
     disc_opt_state = disc_tx.init(disc_params)
   return TrainState(
-      step=jnp.zeros((), jnp.int32),
-      ae_params=variables["params"],
-      batch_stats=variables.get("batch_stats", {}),
-      ae_opt_state=ae_tx.init(variables["params"]),
-      disc_params=disc_params,
-      disc_opt_state=disc_opt_state,
+    step=jnp.zeros((), jnp.int32),
+    ae_params=variables["params"],
+    batch_stats=variables.get("batch_stats", {}),
+    ae_opt_state=ae_tx.init(variables["params"]),
+    disc_params=disc_params,
+    disc_opt_state=disc_opt_state,
   )

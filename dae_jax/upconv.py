@@ -16,12 +16,13 @@ gradients (tests/test_upconv.py). On GPU/TPU, whose convolution libraries have n
 XLA ops.
 """
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import flax.linen as nn
 import jax
-import jax.numpy as jnp
 from jax import lax
+import jax.numpy as jnp
 
 _DIMENSIONS = ("NHWC", "HWIO", "NHWC")
 _PADDING = ((1, 1), (1, 1))
@@ -45,8 +46,10 @@ def _phase_kernel(kernel: jax.Array) -> jax.Array:
   transposed = jnp.swapaxes(kernel, 2, 3)
   rows = []
   for t in range(2):
-    taps = [jnp.concatenate([transposed[_PHASE_TAPS[a][t], _PHASE_TAPS[b][s]] for a in (0, 1) for b in (0, 1)],
-                            axis=-1) for s in range(2)]
+    taps = [
+      jnp.concatenate([transposed[_PHASE_TAPS[a][t], _PHASE_TAPS[b][s]] for a in (0, 1) for b in (0, 1)], axis=-1)
+      for s in range(2)
+    ]
     rows.append(jnp.stack(taps))
   return jnp.stack(rows)
 
@@ -55,10 +58,11 @@ def _transposed(x: jax.Array, kernel: jax.Array) -> jax.Array:
   """T_K = S_K^T: [N, H, W, O] -> [N, 2H, 2W, I], without a dilated convolution."""
   n, h, w, _ = x.shape
   channels = kernel.shape[2]
-  phases = lax.conv_general_dilated(jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0))), _phase_kernel(kernel), (1, 1),
-                                    "VALID", dimension_numbers=_DIMENSIONS)
+  phases = lax.conv_general_dilated(
+    jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0))), _phase_kernel(kernel), (1, 1), "VALID", dimension_numbers=_DIMENSIONS
+  )
   phases = phases.reshape(n, h + 1, w + 1, 2, 2, channels)
-  rows = [jnp.stack([phases[:, a:a + h, b:b + w, a, b] for b in (0, 1)], axis=3) for a in (0, 1)]
+  rows = [jnp.stack([phases[:, a : a + h, b : b + w, a, b] for b in (0, 1)], axis=3) for a in (0, 1)]
   return jnp.stack(rows, axis=2).reshape(n, 2 * h, 2 * w, channels)
 
 
@@ -67,8 +71,9 @@ def strided_conv(z: jax.Array, kernel: jax.Array) -> jax.Array:
   return _strided(z, kernel)
 
 
-strided_conv.defvjp(lambda z, k: (_strided(z, k), (z, k)),
-                    lambda res, dy: (_transposed(dy, res[1]), _kernel_grad(res[0], dy, res[1])))
+strided_conv.defvjp(
+  lambda z, k: (_strided(z, k), (z, k)), lambda res, dy: (_transposed(dy, res[1]), _kernel_grad(res[0], dy, res[1]))
+)
 
 
 @jax.custom_vjp
@@ -76,8 +81,9 @@ def transposed_conv(x: jax.Array, kernel: jax.Array) -> jax.Array:
   return _transposed(x, kernel)
 
 
-transposed_conv.defvjp(lambda x, k: (_transposed(x, k), (x, k)),
-                       lambda res, dy: (_strided(dy, res[1]), _kernel_grad(dy, res[0], res[1])))
+transposed_conv.defvjp(
+  lambda x, k: (_transposed(x, k), (x, k)), lambda res, dy: (_strided(dy, res[1]), _kernel_grad(dy, res[0], res[1]))
+)
 
 
 def _flax_transpose_kernel_to_strided(kernel: jax.Array) -> jax.Array:

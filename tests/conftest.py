@@ -1,13 +1,12 @@
 """Four fake CPU devices (set before JAX is imported) so sharding is tested on one CPU."""
 
 import os
+import pathlib
+import sys
+
+import pytest
 
 os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=4").strip()
-
-import pathlib  # pylint: disable=g-import-not-at-top,wrong-import-position
-import sys  # pylint: disable=wrong-import-position
-
-import pytest  # pylint: disable=wrong-import-position
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # `import configs.daae` from the checkout, as the CLI loads it.
@@ -16,7 +15,8 @@ sys.path.insert(0, str(REPO))  # `import configs.daae` from the checkout, as the
 @pytest.fixture
 def tiny_config():
   """The "tiny" variant of a config file: ``tiny_config("dvae")``."""
-  from configs import dae, daae, dvae  # pylint: disable=g-import-not-at-top
+  from configs import daae, dae, dvae
+
   files = {"dae": dae, "dvae": dvae, "daae": daae}
 
   def make(objective: str = "daae", **overrides):

@@ -9,9 +9,11 @@ from PIL import Image
 import skimage.data
 import skimage.transform
 
+
 def headings():
   """The names TFDS's celeb_a builder expects in the attribute and landmark files."""
-  from tensorflow_datasets.datasets.celeb_a import celeb_a_dataset_builder as builder  # pylint: disable=g-import-not-at-top
+  from tensorflow_datasets.datasets.celeb_a import celeb_a_dataset_builder as builder
+
   return builder.ATTR_HEADINGS, builder.LANDMARK_HEADINGS
 
 

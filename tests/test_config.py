@@ -17,14 +17,16 @@ def test_every_config_file_loads_and_validates(name, variant):
 def test_paper_configs_are_the_papers_setup():
   config = importlib.import_module("configs.daae").get_config()
   assert (config.data.source, config.data.image_size, config.data.channels) == ("celeba", 64, 3)
-  assert config.noise.sigma ** 2 == pytest.approx(0.25)
+  assert config.noise.sigma**2 == pytest.approx(0.25)
   assert (config.optim.learning_rate, config.optim.b1, config.optim.b2) == (2e-4, 0.5, 0.999)
   assert config.train.batch_size == 64
   assert config.train.num_steps * 64 == pytest.approx(20 * 162_770, rel=1e-3)
   assert tuple(config.model.widths) == (64, 128, 256, 512) and config.model.latent_dim == 100
 
 
-@pytest.mark.parametrize("field,value,message", [
+@pytest.mark.parametrize(
+  "field,value,message",
+  [
     ("model.objective", "gan", r"model.objective='gan' is not allowed; choose one of dae, dvae, daae"),
     ("loss.reconstruction", "l1", r"loss.reconstruction='l1' is not allowed; choose one of bce, mse"),
     ("loss.reduction", "max", r"loss.reduction='max' is not allowed"),
@@ -34,7 +36,8 @@ def test_paper_configs_are_the_papers_setup():
     ("data.source", "mnist", r"data.source='mnist' is not allowed"),
     ("model.widths", (8, 16, 32, 64, 128, 256), r"do not divide data.image_size=32"),
     ("chain.batchnorm", "frozen", r"chain.batchnorm='frozen' is not allowed; choose one of batch, running"),
-])
+  ],
+)
 def test_bad_values_are_one_clear_line(field, value, message):
   config = importlib.import_module("configs.dae").get_config("tiny")
   group, name = field.split(".")

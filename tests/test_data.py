@@ -11,7 +11,7 @@ from dae_jax.errors import InputError
 def test_demo_faces_are_real_images_in_the_unit_interval(size, channels):
   images = faces.load(size, channels)
   assert images.shape == (100, size, size, channels) and images.dtype == np.float32
-  assert 0.0 <= images.min() and images.max() <= 1.0
+  assert images.min() >= 0.0 and images.max() <= 1.0
   assert images.std() > 0.1  # Real pictures, not a constant.
   if channels == 3:
     np.testing.assert_array_equal(images[..., 0], images[..., 2])
@@ -66,8 +66,10 @@ def _uint8_faces():
 
 @pytest.mark.parametrize("device_resident", [False, True])
 def test_feeders_give_the_same_global_batch_on_1_and_4_devices(device_resident):
-  import jax  # pylint: disable=g-import-not-at-top
-  from dae_jax import sharding  # pylint: disable=g-import-not-at-top
+  import jax
+
+  from dae_jax import sharding
+
   images = _uint8_faces()
   batches = []
   for devices in (jax.devices()[:1], jax.devices()[:4]):
@@ -80,7 +82,8 @@ def test_feeders_give_the_same_global_batch_on_1_and_4_devices(device_resident):
 
 
 def test_random_flip_mirrors_about_half_the_images_and_nothing_else():
-  import jax  # pylint: disable=g-import-not-at-top
+  import jax
+
   images = np.random.default_rng(0).uniform(size=(200, 4, 5, 1)).astype(np.float32)
   flipped = np.asarray(loader.random_flip(jax.random.PRNGKey(0), images))
   mirrored = np.array([np.array_equal(f, i[:, ::-1]) for f, i in zip(flipped, images)])

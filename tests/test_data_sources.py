@@ -6,10 +6,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-import fixtures
 from dae_jax import config_lib, data
 from dae_jax.data import cache, celeba_files, image_files, preprocess
 from dae_jax.errors import InputError
+
+import fixtures
 
 
 def test_center_crop_and_resize_eagerly_and_inside_tf_data_agree():
@@ -56,8 +57,10 @@ def test_zip_and_folder_hold_the_same_pixels(tmp_path):
 
 def test_without_a_partition_file_the_split_is_80_10_10_by_name(tmp_path):
   fixtures.write_celeba_files(str(tmp_path), count=20, partition=False, attributes=False)
-  sizes = [celeba_files.load(str(tmp_path / "img_align_celeba"), s, 140, 32, 1)[0].shape[0]
-           for s in ("train", "validation", "test")]
+  sizes = [
+    celeba_files.load(str(tmp_path / "img_align_celeba"), s, 140, 32, 1)[0].shape[0]
+    for s in ("train", "validation", "test")
+  ]
   assert sizes == [16, 2, 2]
   assert celeba_files.load(str(tmp_path / "img_align_celeba"), "train", 140, 32, 1)[1] is None
 
@@ -106,12 +109,15 @@ def test_arrays_of_images(tmp_path, layout):
   np.testing.assert_array_equal(images, expected)
 
 
-@pytest.mark.parametrize("array,message", [
+@pytest.mark.parametrize(
+  "array,message",
+  [
     (np.zeros((4, 8, 8, 2), np.uint8), r"has shape \(4, 8, 8, 2\); expected images"),
     (np.zeros((8, 8), np.uint8), r"has shape \(8, 8\)"),
     (np.full((2, 8, 8), 3.0, np.float32), r"has dtype float32; expected uint8, or floats in \[0, 1\]"),
     (np.zeros((2, 8, 8), np.int64), r"has dtype int64"),
-])
+  ],
+)
 def test_bad_arrays_are_one_clear_line(tmp_path, array, message):
   np.save(tmp_path / "bad.npy", array)
   with pytest.raises(InputError, match=message):

@@ -10,34 +10,45 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-import fixtures
+from dae_jax.eval import nearest
+
 from conftest import REPO
-from dae_jax import evaluate
+import fixtures
 
 pytestmark = pytest.mark.slow
 
 
 def _cli(*args):
-  return subprocess.run([sys.executable, "-m", "dae_jax.main", *args], cwd=REPO, capture_output=True, text=True,
-                        timeout=300, env=dict(os.environ))
+  return subprocess.run(
+    [sys.executable, "-m", "dae_jax.main", *args],
+    cwd=REPO,
+    capture_output=True,
+    text=True,
+    timeout=300,
+    env=dict(os.environ),
+  )
 
 
 def test_nearest_distances_against_a_naive_search():
   samples = jax.random.uniform(jax.random.PRNGKey(0), (5, 4, 4, 1))
   training = np.random.default_rng(0).integers(0, 256, (300, 4, 4, 1), dtype=np.uint8)
   naive = [min(np.sqrt(np.mean((np.asarray(s) - t / 255.0) ** 2)) for t in training) for s in samples]
-  np.testing.assert_allclose(evaluate.nearest_distances(samples, training), naive, rtol=1e-4)
+  np.testing.assert_allclose(nearest.nearest_distances(samples, training), naive, rtol=1e-4)
   # A training image is its own nearest neighbour unless excluded.
   own = jnp.asarray(training[:3].astype(np.float32) / 255)
-  assert evaluate.nearest_distances(own, training).max() < 1e-3
-  assert evaluate.nearest_distances(own, training, exclude_self=True).min() > 0.01
+  assert nearest.nearest_distances(own, training).max() < 1e-3
+  assert nearest.nearest_distances(own, training, exclude_self=True).min() > 0.01
 
 
 def test_eval_writes_the_summary_figures_and_the_linear_probe(tmp_path):
   fixtures.write_celeba_files(str(tmp_path / "celeba"))
-  flags = ["--config=configs/dvae.py:tiny", "--config.data.source=celeba_files",
-           f"--config.data.path={tmp_path / 'celeba' / 'img_align_celeba.zip'}",
-           f"--config.data.cache_dir={tmp_path / 'cache'}", f"--workdir={tmp_path / 'run'}"]
+  flags = [
+    "--config=configs/dvae.py:tiny",
+    "--config.data.source=celeba_files",
+    f"--config.data.path={tmp_path / 'celeba' / 'img_align_celeba.zip'}",
+    f"--config.data.cache_dir={tmp_path / 'cache'}",
+    f"--workdir={tmp_path / 'run'}",
+  ]
   assert _cli(*flags).returncode == 0
   result = _cli(*flags, "--mode=eval")
   assert result.returncode == 0, result.stderr[-3000:]

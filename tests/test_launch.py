@@ -15,27 +15,38 @@ def test_launch_scripts_parse(script):
 
 @pytest.mark.parametrize("form,source", [("zip", "celeba_files"), ("folder", "celeba_files"), ("tfds", "celeba")])
 def test_prepare_celeba_dry_run_prints_one_prepare_per_split(form, source):
-  result = subprocess.run(["bash", str(REPO / "launch" / "prepare_celeba.sh"), form, "/data/celeba"],
-                          capture_output=True, text=True, env={**os.environ, "DRY_RUN": "1"}, check=True)
+  result = subprocess.run(
+    ["bash", str(REPO / "launch" / "prepare_celeba.sh"), form, "/data/celeba"],
+    capture_output=True,
+    text=True,
+    env={**os.environ, "DRY_RUN": "1"},
+    check=True,
+  )
   prepares = [line for line in result.stdout.splitlines() if "dae_jax.prepare_data" in line]
   assert len(prepares) == 3 and all(f"--config.data.source={source}" in line for line in prepares)
   assert [line.split("--config.data.split=")[1].split()[0] for line in prepares] == ["train", "validation", "test"]
 
 
 def test_prepare_celeba_rejects_an_unknown_form():
-  result = subprocess.run(["bash", str(REPO / "launch" / "prepare_celeba.sh"), "torrent", "/x"], capture_output=True,
-                          text=True, env={**os.environ, "DRY_RUN": "1"})
+  result = subprocess.run(
+    ["bash", str(REPO / "launch" / "prepare_celeba.sh"), "torrent", "/x"],
+    capture_output=True,
+    text=True,
+    env={**os.environ, "DRY_RUN": "1"},
+  )
   assert result.returncode == 2 and "unknown form 'torrent'" in result.stderr
 
 
 def _dry(*args, **env):
-  return subprocess.run(["bash", *map(str, args)], capture_output=True, text=True, check=True,
-                        env={**os.environ, "DRY_RUN": "1", **env}).stdout.strip()
+  return subprocess.run(
+    ["bash", *map(str, args)], capture_output=True, text=True, check=True, env={**os.environ, "DRY_RUN": "1", **env}
+  ).stdout.strip()
 
 
 def test_local_launch_runs_the_cli_with_the_overrides():
   assert _dry(REPO / "launch" / "local.sh", "configs/dvae.py", "w", "--config.train.num_steps=5") == (
-      "python -m dae_jax.main --config=configs/dvae.py --workdir=w --config.train.num_steps=5")
+    "python -m dae_jax.main --config=configs/dvae.py --workdir=w --config.train.num_steps=5"
+  )
 
 
 def test_slurm_launch_runs_one_srun_of_the_cli():

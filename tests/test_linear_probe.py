@@ -2,7 +2,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from dae_jax import linear_probe
+from dae_jax.eval import linear_probe
 
 
 def test_probe_reads_linearly_encoded_attributes_and_beats_the_majority():

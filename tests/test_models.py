@@ -2,7 +2,7 @@ import jax
 import jax.numpy as jnp
 import pytest
 
-from dae_jax import config_lib, models
+from dae_jax import config_lib, models, objectives
 
 
 @pytest.mark.parametrize("size,channels,widths", [(32, 1, (8, 16)), (64, 3, (8, 16, 32, 64)), (32, 3, (4,))])
@@ -12,7 +12,9 @@ def test_conv_autoencoder_shapes(size, channels, widths, objective):
   config.model.objective = objective
   config.model.widths = widths
   config.model.latent_dim = 7
-  autoencoder, discriminator = models.build(config.model, (size, size, channels))
+  autoencoder, discriminator = models.build(
+    config.model, (size, size, channels), objectives.OBJECTIVES[config.model.objective]
+  )
   x = jnp.zeros((2, size, size, channels))
   variables = autoencoder.init(jax.random.PRNGKey(0), x)
   mean, log_var = autoencoder.apply(variables, x, True, method=autoencoder.encode)
@@ -26,7 +28,7 @@ def test_conv_autoencoder_shapes(size, channels, widths, objective):
 def test_decoder_returns_unbounded_logits():
   config = config_lib.default_config()
   config.model.widths = (8,)
-  autoencoder, _ = models.build(config.model, (32, 32, 1))
+  autoencoder, _ = models.build(config.model, (32, 32, 1), objectives.OBJECTIVES[config.model.objective])
   x = jax.random.uniform(jax.random.PRNGKey(0), (4, 32, 32, 1))
   variables = autoencoder.init(jax.random.PRNGKey(1), x)
   variables = jax.tree.map(lambda p: p * 50, variables)
@@ -36,7 +38,7 @@ def test_decoder_returns_unbounded_logits():
 
 def test_discriminator_returns_one_logit_per_code_and_uses_dropout_only_when_training():
   config = config_lib.default_config()
-  _, discriminator = models.build(config.model, (64, 64, 3))
+  _, discriminator = models.build(config.model, (64, 64, 3), objectives.OBJECTIVES[config.model.objective])
   z = jax.random.normal(jax.random.PRNGKey(0), (5, config.model.latent_dim))
   params = discriminator.init(jax.random.PRNGKey(1), z, deterministic=True)
   assert discriminator.apply(params, z, deterministic=True).shape == (5,)
@@ -52,7 +54,7 @@ def test_mlp_autoencoder_for_vector_data(objective):
   config.model.objective = objective
   config.model.mlp_hidden = (32, 16)
   config.model.latent_dim = 3
-  autoencoder, _ = models.build(config.model, (16,))
+  autoencoder, _ = models.build(config.model, (16,), objectives.OBJECTIVES[config.model.objective])
   x = jnp.zeros((10, 16))
   variables = autoencoder.init(jax.random.PRNGKey(0), x)
   assert autoencoder.apply(variables, x).shape == (10, 16)

@@ -3,7 +3,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from dae_jax import sampling, train
+from dae_jax import experiment, sampling
 from dae_jax.data import faces
 from dae_jax.errors import InputError
 
@@ -18,7 +18,7 @@ def test_chain_with_a_stub_follows_the_closed_form():
   x0 = jnp.array([[0.0, 1.0, 0.2]])
   trajectory = sampling.chain(_affine, jax.random.PRNGKey(0), x0, 6, sampling.ChainSpec())
   assert trajectory.shape == (7, 1, 3)
-  expected = np.stack([0.5 + (np.asarray(x0) - 0.5) * 0.5 ** t for t in range(7)])
+  expected = np.stack([0.5 + (np.asarray(x0) - 0.5) * 0.5**t for t in range(7)])
   np.testing.assert_allclose(trajectory, expected, rtol=1e-6)
 
 
@@ -46,11 +46,12 @@ def test_noise_injection_and_step_noise_equal_a_python_loop_with_the_same_keys()
 
 @pytest.fixture(scope="module")
 def trained_dae():
-  from configs import dae  # pylint: disable=g-import-not-at-top
+  from configs import dae
+
   config = dae.get_config("tiny")
   config.train.num_devices = 1
-  run = train.prepare_model(config)
-  state = train.initial_state(run, faces.load(32, 1)[:8])
+  run = experiment.build(config)
+  state = experiment.initial_state(run, faces.load(32, 1)[:8])
   return run, state.autoencoder_variables()
 
 
@@ -90,8 +91,9 @@ def test_minibatch_statistics_make_r_depend_on_the_rest_of_the_batch(trained_dae
 def test_sample_chain_is_deterministic_per_key(trained_dae):
   run, params = trained_dae
   spec = sampling.ChainSpec(noise_std=0.2)
-  sample_chain = jax.jit(sampling.make_sample_chain(run.spec.autoencoder, run.data_shape, run.spec.latent_dim,
-                                                    spec), static_argnums=3)
+  sample_chain = jax.jit(
+    sampling.make_sample_chain(run.spec.autoencoder, run.data_shape, run.spec.latent_dim, spec), static_argnums=3
+  )
   x0 = jnp.full((2, 32, 32, 1), 0.5)
   a = sample_chain(params, jax.random.PRNGKey(0), x0, 2)
   b = sample_chain(params, jax.random.PRNGKey(0), x0, 2)
@@ -118,7 +120,7 @@ def test_decode_prior_gives_images_in_the_unit_interval(trained_dae):
   run, params = trained_dae
   images = sampling.decode_prior(run.spec.autoencoder, params, jax.random.PRNGKey(0), 3, run.spec.latent_dim)
   assert images.shape == (3, 32, 32, 1)
-  assert 0.0 <= float(images.min()) and float(images.max()) <= 1.0
+  assert float(images.min()) >= 0.0 and float(images.max()) <= 1.0
 
 
 def test_compiled_chain_matches_sample_chain_and_compiles_once_per_model_and_spec(trained_dae):
@@ -127,11 +129,12 @@ def test_compiled_chain_matches_sample_chain_and_compiles_once_per_model_and_spe
   x0 = sampling.uniform_noise(jax.random.PRNGKey(1), (4, 32, 32, 1))
   key = jax.random.PRNGKey(2)
   expected = sampling.make_sample_chain(run.spec.autoencoder, run.data_shape, run.spec.latent_dim, spec)(
-      params, key, x0, 3)
-  before = sampling._compiled_chain._cache_size()  # pylint: disable=protected-access
+    params, key, x0, 3
+  )
+  before = sampling._compiled_chain._cache_size()
   for _ in range(3):  # As figures are written every N training steps: one compilation, not three.
     got = sampling.compiled_chain(run.spec.autoencoder, run.data_shape, run.spec.latent_dim, spec, params, key, x0, 3)
-  assert sampling._compiled_chain._cache_size() == before + 1  # pylint: disable=protected-access
+  assert sampling._compiled_chain._cache_size() == before + 1
   np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)
   with pytest.raises(InputError, match="n=-2 is not allowed"):
     sampling.compiled_chain(run.spec.autoencoder, run.data_shape, run.spec.latent_dim, spec, params, key, x0, -2)

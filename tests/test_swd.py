@@ -3,8 +3,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from dae_jax import swd
 from dae_jax.data import faces
+from dae_jax.eval import swd
 
 
 @pytest.fixture(scope="module")
@@ -19,7 +19,7 @@ def test_laplacian_pyramid_reconstructs_the_image():
   assert [level.shape[1] for level in levels] == [64, 32, 16]
   rebuilt = levels[-1]
   for band in reversed(levels[:-1]):
-    rebuilt = band + swd._up(rebuilt)  # pylint: disable=protected-access
+    rebuilt = band + swd._up(rebuilt)
   np.testing.assert_allclose(rebuilt, image, atol=1e-5)
 
 
@@ -52,8 +52,8 @@ def test_distances_order_noise_levels_and_real_faces_beat_noise(face_sets):
 def test_a_growing_blur_moves_the_set_further_away(face_sets):
   a, b = face_sets
   key = jax.random.PRNGKey(4)
-  once = swd._blur(b)  # pylint: disable=protected-access
-  twice = swd._blur(swd._blur(once))  # pylint: disable=protected-access
+  once = swd._blur(b)
+  twice = swd._blur(swd._blur(once))
   distances = [float(swd.swd(key, images, a)["levels"][0]) for images in (b, once, twice)]
   assert distances[0] < distances[1] < distances[2]  # Detail lost shows in the finest level.
 

@@ -6,10 +6,11 @@ import numpy as np
 import pytest
 import tensorflow_datasets as tfds
 
-import fixtures
 from dae_jax import config_lib, data, sharding
 from dae_jax.data import celeba, loader
 from dae_jax.errors import InputError
+
+import fixtures
 
 
 @pytest.fixture
@@ -51,15 +52,16 @@ def test_tfds_batches_feed_the_sharded_step(mocked_celeba, tmp_path):
 class CelebABuilderOnFixtureTest(tfds.testing.DatasetBuilderTestCase):
   """TFDS's own test of the real celeb_a builder, run on CelebA-format files made from real faces."""
 
-  from tensorflow_datasets.datasets.celeb_a import celeb_a_dataset_builder as _module  # pylint: disable=g-import-not-at-top
+  from tensorflow_datasets.datasets.celeb_a import celeb_a_dataset_builder as _module
+
   DATASET_CLASS = _module.Builder
   SPLITS = {"train": 8, "validation": 2, "test": 2}
   DL_EXTRACT_RESULT = {
-      "img_align_celeba": "img_align_celeba.zip",
-      "list_eval_partition": "list_eval_partition.txt",
-      "list_attr_celeba": "list_attr_celeba.txt",
-      "landmarks_celeba": "list_landmarks_align_celeba.txt",
-      "identity_celeba": "identity_CelebA.txt",
+    "img_align_celeba": "img_align_celeba.zip",
+    "list_eval_partition": "list_eval_partition.txt",
+    "list_attr_celeba": "list_attr_celeba.txt",
+    "landmarks_celeba": "list_landmarks_align_celeba.txt",
+    "identity_celeba": "identity_CelebA.txt",
   }
 
   @classmethod

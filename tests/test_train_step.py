@@ -4,18 +4,17 @@ import jax
 import numpy as np
 import pytest
 
-from dae_jax import config_lib, sharding, train, train_step
-from dae_jax.data import faces
-from dae_jax.errors import InputError
+from dae_jax import experiment, rng, sharding, train, train_step
+from dae_jax.data import faces, loader
+from dae_jax.errors import InputError, TrainingDiverged
 
 
 def _setup(config, devices):
   config.train.num_devices = devices
-  run = train.prepare_model(config)
-  images = faces.load(config.data.image_size, config.data.channels)[:config.train.batch_size]
-  state = train.initial_state(run, images)
-  step = sharding.jit_train_step(functools.partial(train_step.train_step, spec=run.spec), run.mesh,
-                                 donate_state=False)
+  run = experiment.build(config)
+  images = faces.load(config.data.image_size, config.data.channels)[: config.train.batch_size]
+  state = experiment.initial_state(run, images)
+  step = sharding.jit_train_step(functools.partial(train_step.train_step, spec=run.spec), run.mesh, donate_state=False)
   return run, state, step, images
 
 
@@ -28,8 +27,11 @@ def test_one_step_is_finite_and_moves_every_trained_network(tiny_config, objecti
   run, state, step, images = _setup(tiny_config(objective), 4)
   new_state, metrics = step(state, sharding.global_batch(images, run.mesh, len(images)), run.step_key)
   assert all(np.isfinite(float(v)) for v in metrics.values())
-  expected = {"dae": {"loss", "reconstruction"}, "dvae": {"loss", "reconstruction", "kl"},
-              "daae": {"loss", "reconstruction", "adversarial", "discriminator"}}[objective]
+  expected = {
+    "dae": {"loss", "reconstruction"},
+    "dvae": {"loss", "reconstruction", "kl"},
+    "daae": {"loss", "reconstruction", "adversarial", "discriminator"},
+  }[objective]
   assert set(metrics) == expected
   assert int(new_state.step) == 1
   for before, after in zip(_leaves(state.ae_params), _leaves(new_state.ae_params)):
@@ -43,7 +45,7 @@ def test_one_step_is_finite_and_moves_every_trained_network(tiny_config, objecti
 def test_reconstruction_loss_is_bce_of_the_batch(tiny_config):
   """With sum reduction the BCE of 32x32 grey images is hundreds of nats; with mean it is below ~1."""
   _, state, step, images = _setup(tiny_config("dae", loss__reduction="mean"), 1)
-  run = train.prepare_model(tiny_config("dae", loss__reduction="mean", train__num_devices=1))
+  run = experiment.build(tiny_config("dae", loss__reduction="mean", train__num_devices=1))
   _, metrics = step(state, images, run.step_key)
   assert 0.3 < float(metrics["reconstruction"]) < 1.5
 
@@ -51,7 +53,7 @@ def test_reconstruction_loss_is_bce_of_the_batch(tiny_config):
 def test_the_step_compiles_once(tiny_config):
   config = tiny_config("daae")
   config.train.num_devices = 4
-  run = train.prepare_model(config)
+  run = experiment.build(config)
   images = faces.load(32, 1)
   traces = []
 
@@ -60,9 +62,9 @@ def test_the_step_compiles_once(tiny_config):
     return train_step.train_step(state, batch, key, spec=run.spec)
 
   step = sharding.jit_train_step(counting_step, run.mesh)
-  state = train.initial_state(run, images[:8])
+  state = experiment.initial_state(run, images[:8])
   for i in range(3):
-    state, _ = step(state, sharding.global_batch(images[8 * i:8 * (i + 1)], run.mesh, 8), run.step_key)
+    state, _ = step(state, sharding.global_batch(images[8 * i : 8 * (i + 1)], run.mesh, 8), run.step_key)
   assert len(traces) == 1 and int(state.step) == 3
 
 
@@ -81,7 +83,7 @@ def test_four_devices_match_one_device(tiny_config, objective):
   run4, state4, step4, _ = _setup(tiny_config(objective), 4)
   assert run4.mesh.size == 4
   jax.tree.map(np.testing.assert_array_equal, _leaves(state1), _leaves(state4))
-  for i in range(2):
+  for _i in range(2):
     state1, metrics1 = step1(state1, sharding.global_batch(images, run1.mesh, len(images)), run1.step_key)
     state4, metrics4 = step4(state4, sharding.global_batch(images, run4.mesh, len(images)), run4.step_key)
   for a, b in zip(_leaves(state1), _leaves(state4)):
@@ -93,15 +95,15 @@ def test_four_devices_match_one_device(tiny_config, objective):
 def test_batch_not_divisible_by_devices_is_a_clear_error(tiny_config):
   config = tiny_config("dae", train__batch_size=6, train__num_devices=4)
   with pytest.raises(InputError, match=r"train.batch_size=6 is not divisible by the 4 devices"):
-    train.prepare_model(config)
-  run = train.prepare_model(tiny_config("dae", train__num_devices=4))
+    experiment.build(config)
+  run = experiment.build(tiny_config("dae", train__num_devices=4))
   with pytest.raises(InputError, match="not divisible by the 4 devices"):
     sharding.global_batch(np.zeros((6, 32, 32, 1), np.float32), run.mesh, 6)
 
 
 def test_more_devices_than_exist_is_a_clear_error(tiny_config):
   with pytest.raises(InputError, match=r"train.num_devices=5 is more than the 4 devices"):
-    train.prepare_model(tiny_config("dae", train__num_devices=5))
+    experiment.build(tiny_config("dae", train__num_devices=5))
 
 
 def test_integrated_corruption_trains(tiny_config):
@@ -111,15 +113,15 @@ def test_integrated_corruption_trains(tiny_config):
 
 
 def test_device_resident_and_host_feeding_train_identically(tiny_config):
-  from dae_jax.data import loader  # pylint: disable=g-import-not-at-top
   images = np.round(faces.load(32, 1) * 255).astype(np.uint8)
   finals = []
   for device_resident in (False, True):
-    run = train.prepare_model(tiny_config("dae", train__num_devices=4))
+    run = experiment.build(tiny_config("dae", train__num_devices=4, data__flip=True))
     feeder = loader.make_feeder(images, 0, 8, run.mesh, device_resident)
-    step = sharding.jit_train_step(functools.partial(train.step_from_inputs, spec=run.spec, flip=True), run.mesh,
-                                   input_sharding=feeder.input_sharding)
-    state = train.initial_state(run, loader.batch_at(images, 0, 0, 8))
+    step = sharding.jit_train_step(
+      functools.partial(train.step_from_inputs, spec=run.spec), run.mesh, input_sharding=feeder.input_sharding
+    )
+    state = experiment.initial_state(run, loader.batch_at(images, 0, 0, 8))
     for s in range(2):
       state, _ = step(state, feeder(s), run.step_key)
     finals.append(_leaves(state.ae_params))
@@ -128,7 +130,23 @@ def test_device_resident_and_host_feeding_train_identically(tiny_config):
 
 
 def test_a_non_finite_loss_stops_training_with_a_clear_message():
-  from dae_jax.errors import TrainingDiverged  # pylint: disable=g-import-not-at-top
-  train._check_finite(3, {"loss": 1.0, "kl": 2.0})  # pylint: disable=protected-access
+  train._check_finite(3, {"loss": 1.0, "kl": 2.0})
   with pytest.raises(TrainingDiverged, match=r"non-finite loss at step 7: \{'loss': nan\}"):
-    train._check_finite(7, {"loss": float("nan"), "kl": 2.0})  # pylint: disable=protected-access
+    train._check_finite(7, {"loss": float("nan"), "kl": 2.0})
+
+
+def test_a_dvae_step_flips_with_its_own_stream_not_the_posterior_one(tiny_config):
+  """The step with data.flip equals the step without it on the batch flipped by the "flip" stream of that step;
+  test_rng shows that stream independent of the "posterior" one the same step draws its noise from."""
+  run, state, step, images = _setup(tiny_config("dvae", data__flip=True), 1)
+  plain = experiment.build(tiny_config("dvae", train__num_devices=1))
+  plain_step = sharding.jit_train_step(
+    functools.partial(train_step.train_step, spec=plain.spec), plain.mesh, donate_state=False
+  )
+  state = state.replace(step=state.step + 3)
+  flipped = loader.random_flip(rng.step_keys(run.step_key, 3)["flip"], images)
+  assert 0 < int(np.sum(np.any(np.asarray(flipped) != images, axis=(1, 2, 3)))) < len(images)
+  with_flip, metrics = step(state, images, run.step_key)
+  by_hand, metrics_by_hand = plain_step(state, flipped, plain.step_key)
+  jax.tree.map(np.testing.assert_array_equal, with_flip.ae_params, by_hand.ae_params)
+  assert float(metrics["kl"]) == float(metrics_by_hand["kl"])

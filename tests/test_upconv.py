@@ -6,16 +6,16 @@ import pytest
 
 from dae_jax.upconv import DownConv, UpConv
 
-
 LAYERS = {
-    "up": (UpConv, lambda f: nn.ConvTranspose(f, (4, 4), strides=(2, 2), padding="SAME"), 2),
-    "down": (DownConv, lambda f: nn.Conv(f, (4, 4), strides=(2, 2), padding=((1, 1), (1, 1))), 0.5),
+  "up": (UpConv, lambda f: nn.ConvTranspose(f, (4, 4), strides=(2, 2), padding="SAME"), 2),
+  "down": (DownConv, lambda f: nn.Conv(f, (4, 4), strides=(2, 2), padding=((1, 1), (1, 1))), 0.5),
 }
 
 
 @pytest.mark.parametrize("kind", ["up", "down"])
-@pytest.mark.parametrize("shape,features", [((2, 4, 4, 3), 5), ((3, 8, 8, 16), 8), ((1, 2, 2, 4), 1),
-                                            ((2, 16, 16, 3), 4)])
+@pytest.mark.parametrize(
+  "shape,features", [((2, 4, 4, 3), 5), ((3, 8, 8, 16), 8), ((1, 2, 2, 4), 1), ((2, 16, 16, 3), 4)]
+)
 def test_layer_is_a_drop_in_for_its_flax_counterpart(kind, shape, features):
   ours_class, reference_class, scale = LAYERS[kind]
   ours, reference = ours_class(features), reference_class(features)

@@ -18,8 +18,14 @@ def describe(data_config) -> dict:
   path = os.path.abspath(os.path.expanduser(data_config.path)) if data_config.path else ""
   if data_config.source == "celeba":
     path = celeba.data_dir(data_config.data_dir)
-  return {"source": data_config.source, "path": path, "split": data_config.split, "crop": data_config.crop,
-          "size": data_config.image_size, "channels": data_config.channels}
+  return {
+    "source": data_config.source,
+    "path": path,
+    "split": data_config.split,
+    "crop": data_config.crop,
+    "size": data_config.image_size,
+    "channels": data_config.channels,
+  }
 
 
 def cache_dir(data_config) -> str:
@@ -29,7 +35,8 @@ def cache_dir(data_config) -> str:
 def build(data_config) -> tuple:
   """Reads and preprocesses the whole split: (uint8 images, attributes or None)."""
   # Imported here: these pull in TensorFlow, which the demo and fast error paths never need.
-  from dae_jax.data import celeba_files, image_files  # pylint: disable=g-import-not-at-top
+  from dae_jax.data import celeba_files, image_files
+
   size, channels, crop = data_config.image_size, data_config.channels, data_config.crop
   if data_config.source == "celeba":
     return celeba.load(data_config.data_dir, data_config.split, crop, size, channels)
@@ -53,6 +60,5 @@ def check_available(data_config) -> None:
   """Fails fast (before any model is built) when the configured data is not on this machine."""
   if data_config.source == "celeba":
     celeba.locate(data_config.data_dir)
-  elif data_config.source in ("celeba_files", "images") and not os.path.exists(
-      os.path.expanduser(data_config.path)):
+  elif data_config.source in ("celeba_files", "images") and not os.path.exists(os.path.expanduser(data_config.path)):
     raise InputError(f"data.path={data_config.path!r} does not exist")

@@ -6,12 +6,12 @@ the images' sha256). A manifest that differs from what the config asks for means
 Writes go to a temporary directory renamed into place, so a killed prepare leaves nothing that looks complete.
 """
 
+from collections.abc import Callable
 import hashlib
 import json
 import os
 import shutil
 import tempfile
-from typing import Callable, Optional
 
 from absl import logging
 import numpy as np
@@ -29,11 +29,11 @@ def entry_dir(cache_dir: str, wanted: dict) -> str:
 def checksum(images: np.ndarray) -> str:
   digest = hashlib.sha256()
   for start in range(0, images.shape[0], 4096):
-    digest.update(np.ascontiguousarray(images[start:start + 4096]).data)
+    digest.update(np.ascontiguousarray(images[start : start + 4096]).data)
   return digest.hexdigest()
 
 
-def read_manifest(directory: str) -> Optional[dict]:
+def read_manifest(directory: str) -> dict | None:
   try:
     with open(os.path.join(directory, MANIFEST)) as f:
       return json.load(f)
@@ -41,7 +41,7 @@ def read_manifest(directory: str) -> Optional[dict]:
     return None
 
 
-def _matches(manifest: Optional[dict], wanted: dict) -> bool:
+def _matches(manifest: dict | None, wanted: dict) -> bool:
   return manifest is not None and all(manifest.get(k) == v for k, v in wanted.items())
 
 
@@ -52,7 +52,7 @@ def _open(directory: str) -> tuple:
   return images, attributes
 
 
-def _write(directory: str, wanted: dict, images: np.ndarray, attributes: Optional[np.ndarray]) -> None:
+def _write(directory: str, wanted: dict, images: np.ndarray, attributes: np.ndarray | None) -> None:
   parent = os.path.dirname(directory)
   os.makedirs(parent, exist_ok=True)
   tmp = tempfile.mkdtemp(prefix=os.path.basename(directory) + ".tmp-", dir=parent)

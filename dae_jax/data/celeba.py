@@ -23,21 +23,23 @@ def locate(configured: str) -> str:
   if prepared:
     return os.path.dirname(prepared[-1])
   raise InputError(
-      f"CelebA is not prepared in data.data_dir={root!r} (looked for {root}/celeb_a/<version>/dataset_info.json). "
-      f"Put the 5 original CelebA files in {root}/downloads/manual/ and run "
-      f"`python -c \"import tensorflow_datasets as tfds; tfds.builder('celeb_a', data_dir='{root}')"
-      f".download_and_prepare()\"`, or train from the files themselves with --config.data.source=celeba_files "
-      f"--config.data.path=.../img_align_celeba.zip; to try dae_jax offline now, run the demo: "
-      f"--config=configs/daae.py:demo")
+    f"CelebA is not prepared in data.data_dir={root!r} (looked for {root}/celeb_a/<version>/dataset_info.json). "
+    f"Put the 5 original CelebA files in {root}/downloads/manual/ and run "
+    f"`python -c \"import tensorflow_datasets as tfds; tfds.builder('celeb_a', data_dir='{root}')"
+    f'.download_and_prepare()"`, or train from the files themselves with --config.data.source=celeba_files '
+    f"--config.data.path=.../img_align_celeba.zip; to try dae_jax offline now, run the demo: "
+    f"--config=configs/daae.py:demo"
+  )
 
 
 def load(configured: str, split: str, crop: int, size: int, channels: int) -> tuple:
   """(uint8 images [N, size, size, channels], bool attributes [N, 40] in TFDS's order) of one split."""
-  import numpy as np  # pylint: disable=g-import-not-at-top
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top  (slow; only when CelebA is really there)
-  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+  import numpy as np
+  import tensorflow as tf  # Slow; only when CelebA is really there.
+  import tensorflow_datasets as tfds
 
-  from dae_jax.data import preprocess  # pylint: disable=g-import-not-at-top
+  from dae_jax.data import preprocess
+
   if split not in SPLITS:
     raise InputError(f"data.split={split!r} is not allowed; choose one of {', '.join(SPLITS)}")
   version_dir = locate(configured)

@@ -7,7 +7,6 @@ deterministic: images sorted by name, the first 80% train, the next 10% validati
 
 import os
 import zipfile
-from typing import Optional
 
 import numpy as np
 
@@ -32,15 +31,14 @@ def _names_and_reader(path: str):
     return sorted(by_name), read
   if zipfile.is_zipfile(path):
     archive = zipfile.ZipFile(path)
-    by_name = {os.path.basename(n): n for n in archive.namelist()
-               if n.lower().endswith(image_files.IMAGE_EXTENSIONS)}
+    by_name = {os.path.basename(n): n for n in archive.namelist() if n.lower().endswith(image_files.IMAGE_EXTENSIONS)}
     if not by_name:
       raise InputError(f"data.path={path!r} is a zip with no images in it")
     return sorted(by_name), lambda name: archive.read(by_name[name])
   raise InputError(f"data.path={path!r} is neither a folder of JPEGs nor a zip (img_align_celeba.zip)")
 
 
-def read_partition(directory: str) -> Optional[dict]:
+def read_partition(directory: str) -> dict | None:
   path = os.path.join(directory, PARTITION_FILE)
   if not os.path.exists(path):
     return None
@@ -48,7 +46,7 @@ def read_partition(directory: str) -> Optional[dict]:
     return {name: int(part) for name, part in (line.split() for line in f if line.strip())}
 
 
-def read_attributes(directory: str) -> Optional[tuple]:
+def read_attributes(directory: str) -> tuple | None:
   """(attribute names, {image name: bool[40]}) or None when the file is absent."""
   path = os.path.join(directory, ATTRIBUTE_FILE)
   if not os.path.exists(path):
@@ -59,21 +57,21 @@ def read_attributes(directory: str) -> Optional[tuple]:
   return names, {row[0]: np.array([v == "1" for v in row[1:]], bool) for row in lines[2:]}
 
 
-def select_split(names: list, partition: Optional[dict], split: str) -> list:
+def select_split(names: list, partition: dict | None, split: str) -> list:
   if split not in SPLITS:
     raise InputError(f"data.split={split!r} is not allowed; choose one of {', '.join(SPLITS)}")
   if partition is not None:
     return [n for n in names if partition.get(n) == SPLITS[split]]
   train_end, validation_end = int(0.8 * len(names)), int(0.9 * len(names))
-  return {"train": names[:train_end], "validation": names[train_end:validation_end],
-          "test": names[validation_end:]}[split]
+  return {"train": names[:train_end], "validation": names[train_end:validation_end], "test": names[validation_end:]}[
+    split
+  ]
 
 
 def load(path: str, split: str, crop: int, size: int, channels: int) -> tuple:
   """(uint8 images [N, size, size, channels], bool attributes [N, 40] or None) for one split."""
   if not os.path.exists(path):
-    raise InputError(f"data.path={path!r} does not exist; give img_align_celeba.zip or the img_align_celeba/ "
-                     "folder")
+    raise InputError(f"data.path={path!r} does not exist; give img_align_celeba.zip or the img_align_celeba/ folder")
   directory = os.path.dirname(os.path.abspath(path))
   names, read = _names_and_reader(path)
   chosen = select_split(names, read_partition(directory), split)

@@ -1,7 +1,7 @@
 """Bring-your-own images: a folder of image files (searched recursively) or a .npy/.npz array."""
 
+from collections.abc import Callable, Sequence
 import os
-from typing import Callable, Sequence
 
 import numpy as np
 import tensorflow as tf
@@ -15,8 +15,12 @@ ARRAY_EXTENSIONS = (".npy", ".npz")
 
 def list_images(folder: str) -> list:
   """Every image file under ``folder``, sorted, or an InputError when there is none."""
-  paths = sorted(os.path.join(root, name) for root, _, names in os.walk(folder) for name in names
-                 if name.lower().endswith(IMAGE_EXTENSIONS))
+  paths = sorted(
+    os.path.join(root, name)
+    for root, _, names in os.walk(folder)
+    for name in names
+    if name.lower().endswith(IMAGE_EXTENSIONS)
+  )
   if not paths:
     raise InputError(f"data.path={folder!r} holds no images ({', '.join(IMAGE_EXTENSIONS)}, searched recursively)")
   return paths
@@ -36,18 +40,22 @@ def _first_unreadable(names: Sequence[str], read: Callable[[str], bytes]) -> str
   return ""
 
 
-def decode_and_resize(names: Sequence[str], read: Callable[[str], bytes], crop: int, size: int,
-                      channels: int) -> np.ndarray:
+def decode_and_resize(
+  names: Sequence[str], read: Callable[[str], bytes], crop: int, size: int, channels: int
+) -> np.ndarray:
   """uint8 [N, size, size, channels] from encoded images, streamed and decoded in parallel by tf.data.
 
   ``read(name)`` returns one file's bytes; a file that cannot be decoded is reported by name.
   """
-  encoded = tf.data.Dataset.from_generator(lambda: (read(n) for n in names),
-                                           output_signature=tf.TensorSpec((), tf.string))
+  encoded = tf.data.Dataset.from_generator(
+    lambda: (read(n) for n in names), output_signature=tf.TensorSpec((), tf.string)
+  )
   decoded = encoded.map(
-      lambda data: preprocess.to_model_size(tf.io.decode_image(data, channels=3, expand_animations=False), crop,
-                                            size, channels),
-      num_parallel_calls=tf.data.AUTOTUNE)
+    lambda data: preprocess.to_model_size(
+      tf.io.decode_image(data, channels=3, expand_animations=False), crop, size, channels
+    ),
+    num_parallel_calls=tf.data.AUTOTUNE,
+  )
   try:
     batches = list(decoded.batch(256).prefetch(2).as_numpy_iterator())
   except tf.errors.OpError as e:
@@ -83,7 +91,8 @@ def load_array(path: str, crop: int, size: int, channels: int) -> np.ndarray:
   if array.shape[-1] == 1:
     array = np.repeat(array, 3, axis=-1)
   dataset = tf.data.Dataset.from_tensor_slices(array).map(
-      lambda image: preprocess.to_model_size(image, crop, size, channels), num_parallel_calls=tf.data.AUTOTUNE)
+    lambda image: preprocess.to_model_size(image, crop, size, channels), num_parallel_calls=tf.data.AUTOTUNE
+  )
   try:
     return np.concatenate(list(dataset.batch(256).as_numpy_iterator()), axis=0)
   except tf.errors.OpError as e:

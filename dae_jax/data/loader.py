@@ -23,17 +23,18 @@ from dae_jax.errors import InputError
 def batch_indices(seed: int, step: int, num_examples: int, batch_size: int) -> np.ndarray:
   if batch_size > num_examples:
     raise InputError(
-        f"train.batch_size={batch_size} is larger than the {num_examples} training examples; use at most {num_examples}")
+      f"train.batch_size={batch_size} is larger than the {num_examples} training examples; use at most {num_examples}"
+    )
   steps_per_epoch = num_examples // batch_size
   epoch, position = divmod(step, steps_per_epoch)
   permutation = np.random.default_rng([seed, epoch]).permutation(num_examples)
-  return permutation[position * batch_size:(position + 1) * batch_size]
+  return permutation[position * batch_size : (position + 1) * batch_size]
 
 
 def process_slice(global_indices: np.ndarray, process_index: int, process_count: int) -> np.ndarray:
   """This process's contiguous share of a global batch (the devices it owns hold exactly that part)."""
   per_process = len(global_indices) // process_count
-  return global_indices[process_index * per_process:(process_index + 1) * per_process]
+  return global_indices[process_index * per_process : (process_index + 1) * per_process]
 
 
 def to_pixels(images):
@@ -90,7 +91,6 @@ class DeviceFeeder:
     return self._dataset, sharding.global_batch(local, self._mesh, self._batch_size)
 
 
-def make_feeder(images: np.ndarray, seed: int, batch_size: int, mesh: jax.sharding.Mesh,
-                device_resident: bool):
+def make_feeder(images: np.ndarray, seed: int, batch_size: int, mesh: jax.sharding.Mesh, device_resident: bool):
   """A callable ``step -> inputs`` for the step, with ``input_sharding`` for ``jax.jit``."""
   return (DeviceFeeder if device_resident else HostFeeder)(images, seed, batch_size, mesh)

@@ -10,10 +10,9 @@ def center_crop(image: tf.Tensor, crop: int) -> tf.Tensor:
   """The centred ``crop`` x ``crop`` window; ``crop = 0`` takes the largest centred square."""
   height, width = tf.shape(image)[0], tf.shape(image)[1]
   size = tf.minimum(height, width) if crop == 0 else tf.constant(crop, tf.int32)
-  tf.debugging.assert_less_equal(size, tf.minimum(height, width),
-                                 message=f"data.crop={crop} is larger than the image")
+  tf.debugging.assert_less_equal(size, tf.minimum(height, width), message=f"data.crop={crop} is larger than the image")
   top, left = (height - size) // 2, (width - size) // 2
-  return image[top:top + size, left:left + size]
+  return image[top : top + size, left : left + size]
 
 
 def resize(image: tf.Tensor, size: int) -> tf.Tensor:

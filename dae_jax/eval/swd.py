@@ -71,8 +71,9 @@ def sliced_wasserstein(key: jax.Array, a: jax.Array, b: jax.Array, num_direction
   return jnp.mean(jnp.abs(jnp.sort(a @ directions, axis=0) - jnp.sort(b @ directions, axis=0)))
 
 
-def prepare_reference(key: jax.Array, images: jax.Array, patches_per_image: int = 128,
-                      num_directions: int = 128) -> list:
+def prepare_reference(
+  key: jax.Array, images: jax.Array, patches_per_image: int = 128, num_directions: int = 128
+) -> list:
   """Per pyramid level, the sorted projections of the reference set: computed once, compared with many sets.
 
   (Sorting dominates the cost on CPU, so a chain's curve sorts only its own samples at each step.)

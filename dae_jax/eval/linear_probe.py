@@ -6,6 +6,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from dae_jax.data import loader
+
 
 def fit(codes: jax.Array, labels: jax.Array, steps: int, learning_rate: float = 1e-2):
   """(weights [D, A], bias [A]) of independent logistic regressions, one per column of the bool ``labels``."""
@@ -34,5 +36,31 @@ def evaluate(train_codes, train_labels, test_codes, test_labels, steps: int) -> 
   accuracy = np.asarray((predictions == test_labels).mean(0))
   majority = np.asarray(train_labels.mean(0) > 0.5)
   baseline = np.asarray((test_labels == majority).mean(0))
-  return {"accuracy": accuracy.tolist(), "majority_baseline": baseline.tolist(),
-          "mean_accuracy": float(accuracy.mean()), "mean_majority_baseline": float(baseline.mean())}
+  return {
+    "accuracy": accuracy.tolist(),
+    "majority_baseline": baseline.tolist(),
+    "mean_accuracy": float(accuracy.mean()),
+    "mean_majority_baseline": float(baseline.mean()),
+  }
+
+
+def encode(autoencoder, params, images, batch_size: int = 256) -> jax.Array:
+  """Codes (posterior means) of uint8 or float images, with BatchNorm's running averages."""
+  codes = []
+  for start in range(0, len(images), batch_size):
+    batch = jnp.asarray(loader.to_pixels(np.asarray(images[start : start + batch_size])))
+    codes.append(autoencoder.apply(params, batch, True, method=autoencoder.encode)[0])
+  return jnp.concatenate(codes)
+
+
+def probe(
+  autoencoder, params, train_images, train_attributes, held_images, held_attributes, steps: int, max_train: int = 20000
+) -> dict:
+  """``evaluate`` on the codes of (at most ``max_train``) training images and of the held-out ones."""
+  return evaluate(
+    encode(autoencoder, params, train_images[:max_train]),
+    jnp.asarray(train_attributes[:max_train]),
+    encode(autoencoder, params, held_images),
+    jnp.asarray(held_attributes),
+    steps,
+  )

@@ -1,4 +1,4 @@
-"""The score identity checked against ground truth (the paper's Eq. 3 and Eq. 9).
+"""The score identity checked against ground truth (the paper's Eq. 9 at a finite sigma).
 
 For data from a Gaussian mixture p = sum_k pi_k N(mu_k, s^2 I) inside [0, 1]^d, the noisy density
 p_sigma = p * N(0, sigma^2 I) is again a mixture, sum_k pi_k N(mu_k, (s^2 + sigma^2) I), so the optimal
@@ -17,7 +17,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from dae_jax import config_lib, train_state, train_step
+from dae_jax import config_lib, experiment, train_state, train_step
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,15 +42,15 @@ def sample(key: jax.Array, mixture: Mixture, n: int) -> jax.Array:
 
 def noisy_score(mixture: Mixture, x: jax.Array, sigma: float) -> jax.Array:
   """grad log p_sigma(x), [n, d], in closed form."""
-  variance = mixture.std ** 2 + sigma ** 2
+  variance = mixture.std**2 + sigma**2
   differences = mixture.means[None] - x[:, None]  # [n, K, d]
-  log_terms = jnp.log(mixture.weights)[None] - 0.5 * jnp.sum(differences ** 2, -1) / variance
+  log_terms = jnp.log(mixture.weights)[None] - 0.5 * jnp.sum(differences**2, -1) / variance
   responsibilities = jax.nn.softmax(log_terms, axis=1)
   return jnp.einsum("nk,nkd->nd", responsibilities, differences) / variance
 
 
 def optimal_denoiser(mixture: Mixture, x: jax.Array, sigma: float) -> jax.Array:
-  return x + sigma ** 2 * noisy_score(mixture, x, sigma)
+  return x + sigma**2 * noisy_score(mixture, x, sigma)
 
 
 def _model_config(config, loss: str, sigma: float) -> ml_collections.ConfigDict:
@@ -70,10 +70,11 @@ def _model_config(config, loss: str, sigma: float) -> ml_collections.ConfigDict:
 def train_denoiser(config, mixture: Mixture, loss: str, sigma: float, key: jax.Array):
   """An MLP DAE trained on fresh mixture samples each step, all steps in one scan on the device."""
   model_config = _model_config(config, loss, sigma)
-  spec = train_step.spec_from_config(model_config, (mixture.means.shape[1],))
+  spec = experiment.step_spec(model_config, (mixture.means.shape[1],))
   init_key, data_key, step_key = jax.random.split(key, 3)
-  state = train_state.create(init_key, spec.autoencoder, None, spec.ae_tx, None,
-                             sample(data_key, mixture, config.batch_size), spec.latent_dim)
+  state = train_state.create(
+    init_key, spec.autoencoder, None, spec.ae_tx, None, sample(data_key, mixture, config.batch_size), spec.latent_dim
+  )
 
   def one_step(state, t):
     batch = sample(jax.random.fold_in(data_key, t), mixture, config.batch_size)
@@ -94,15 +95,15 @@ def learned_denoiser(autoencoder, params):
 
 def compare(mixture: Mixture, denoiser, points: jax.Array, sigma: float) -> dict:
   """Learned vs analytic score and denoiser at ``points``."""
-  learned = (denoiser(points) - points) / sigma ** 2
+  learned = (denoiser(points) - points) / sigma**2
   true = noisy_score(mixture, points, sigma)
   cosine = jnp.sum(learned * true, -1) / (jnp.linalg.norm(learned, axis=-1) * jnp.linalg.norm(true, axis=-1))
   optimum = optimal_denoiser(mixture, points, sigma)
   return {
-      "score_cosine": float(jnp.mean(cosine)),
-      "score_relative_error": float(jnp.linalg.norm(learned - true) / jnp.linalg.norm(true)),
-      # (R - R*) = sigma^2 (learned - true), so its relative size equals the score's; this is the absolute size.
-      "denoiser_rmse": float(jnp.sqrt(jnp.mean(jnp.sum((denoiser(points) - optimum) ** 2, -1)))),
+    "score_cosine": float(jnp.mean(cosine)),
+    "score_relative_error": float(jnp.linalg.norm(learned - true) / jnp.linalg.norm(true)),
+    # (R - R*) = sigma^2 (learned - true), so its relative size equals the score's; this is the absolute size.
+    "denoiser_rmse": float(jnp.sqrt(jnp.mean(jnp.sum((denoiser(points) - optimum) ** 2, -1)))),
   }
 
 
@@ -121,7 +122,11 @@ def run_case(config, dim: int, loss: str, sigma: float) -> tuple:
   autoencoder, params, losses = train_denoiser(config, mixture, loss, sigma, train_key)
   denoiser = learned_denoiser(autoencoder, params)
   points = held_out_points(jax.random.fold_in(key, 7), mixture, sigma, config.num_eval_points)
-  metrics = {"dim": dim, "loss": loss, "sigma": sigma, **compare(mixture, denoiser, points, sigma),
-             "final_train_loss": float(losses[-100:].mean())}
+  metrics = {
+    "dim": dim,
+    "loss": loss,
+    "sigma": sigma,
+    **compare(mixture, denoiser, points, sigma),
+    "final_train_loss": float(losses[-100:].mean()),
+  }
   return metrics, mixture, denoiser
-

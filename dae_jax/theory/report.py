@@ -5,16 +5,12 @@ import os
 
 from absl import logging
 import jax.numpy as jnp
-import matplotlib
+from matplotlib.figure import Figure
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top,wrong-import-position
-import numpy as np  # pylint: disable=wrong-import-position
+from dae_jax.theory import score_check
 
-from dae_jax import theory  # pylint: disable=wrong-import-position
-
-COLUMNS = ("dim", "loss", "sigma", "score_cosine", "score_relative_error", "denoiser_rmse",
-           "final_train_loss")
+COLUMNS = ("dim", "loss", "sigma", "score_cosine", "score_relative_error", "denoiser_rmse", "final_train_loss")
 
 
 def markdown_table(rows: list) -> str:
@@ -28,30 +24,30 @@ def markdown_table(rows: list) -> str:
 def _quiver(ax, mixture, denoiser, sigma: float, title: str) -> None:
   grid = np.linspace(0.0, 1.0, 17)
   points = jnp.asarray(np.stack(np.meshgrid(grid, grid), -1).reshape(-1, 2), jnp.float32)
-  true = np.asarray(theory.noisy_score(mixture, points, sigma))
+  true = np.asarray(score_check.noisy_score(mixture, points, sigma))
   ax.quiver(points[:, 0], points[:, 1], true[:, 0], true[:, 1], color="grey", alpha=0.6, label="analytic")
   if denoiser is not None:
-    learned = np.asarray((denoiser(points) - points) / sigma ** 2)
-    ax.quiver(points[:, 0], points[:, 1], learned[:, 0], learned[:, 1], color="tab:red", alpha=0.8,
-              label="learned")
+    learned = np.asarray((denoiser(points) - points) / sigma**2)
+    ax.quiver(points[:, 0], points[:, 1], learned[:, 0], learned[:, 1], color="tab:red", alpha=0.8, label="learned")
   ax.scatter(*np.asarray(mixture.means).T, marker="x", color="black")
   ax.set_title(title, fontsize=9)
   ax.set_aspect("equal")
 
 
 def _score_fields(directory: str, fields: dict, sigma: float) -> str:
-  figure, axes = plt.subplots(1, len(fields), figsize=(4.5 * len(fields), 4.5))
+  figure = Figure(figsize=(4.5 * len(fields), 4.5))  # Not pyplot: no global state, no display.
+  axes = figure.subplots(1, len(fields))
   for ax, (loss, (mixture, denoiser)) in zip(np.atleast_1d(axes), sorted(fields.items())):
     _quiver(ax, mixture, denoiser, sigma, f"{loss.upper()}, d = 2, sigma = {sigma}")
   np.atleast_1d(axes)[0].legend(loc="lower left", fontsize=8)
   path = os.path.join(directory, "score_fields.png")
   figure.savefig(path, dpi=100, bbox_inches="tight")
-  plt.close(figure)
   return path
 
 
 def _error_vs_sigma(directory: str, rows: list) -> str:
-  figure, axes = plt.subplots(1, 2, figsize=(10, 4))
+  figure = Figure(figsize=(10, 4))
+  axes = figure.subplots(1, 2)
   for dim in sorted({r["dim"] for r in rows}):
     for loss, style in (("bce", "-o"), ("mse", "--s")):
       chosen = sorted((r for r in rows if r["dim"] == dim and r["loss"] == loss), key=lambda r: r["sigma"])
@@ -63,14 +59,14 @@ def _error_vs_sigma(directory: str, rows: list) -> str:
   axes[0].legend(fontsize=8)
   path = os.path.join(directory, "error_vs_sigma.png")
   figure.savefig(path, dpi=100, bbox_inches="tight")
-  plt.close(figure)
   return path
 
 
 def _bce_vs_mse(directory: str, rows: list) -> str:
   by_case = {(r["dim"], r["sigma"], r["loss"]): r["score_relative_error"] for r in rows}
   cases = sorted({(d, s) for d, s, _ in by_case if (d, s, "bce") in by_case and (d, s, "mse") in by_case})
-  figure, ax = plt.subplots(figsize=(4.5, 4.5))
+  figure = Figure(figsize=(4.5, 4.5))
+  ax = figure.subplots()
   xs = [by_case[(d, s, "mse")] for d, s in cases]
   ys = [by_case[(d, s, "bce")] for d, s in cases]
   ax.scatter(xs, ys)
@@ -81,7 +77,6 @@ def _bce_vs_mse(directory: str, rows: list) -> str:
   ax.set(xlabel="MSE: relative score error", ylabel="BCE: relative score error", title="BCE vs MSE")
   path = os.path.join(directory, "bce_vs_mse.png")
   figure.savefig(path, dpi=100, bbox_inches="tight")
-  plt.close(figure)
   return path
 
 
@@ -93,7 +88,7 @@ def run(config, workdir: str) -> list:
   for dim in config.dims:
     for sigma in config.sigmas:
       for loss in config.losses:
-        metrics, mixture, denoiser = theory.run_case(config, dim, loss, sigma)
+        metrics, mixture, denoiser = score_check.run_case(config, dim, loss, sigma)
         logging.info("theory: %s", metrics)
         rows.append(metrics)
         if dim == 2 and sigma == paper_sigma:
@@ -107,4 +102,3 @@ def run(config, workdir: str) -> list:
   _error_vs_sigma(directory, rows)
   _bce_vs_mse(directory, rows)
   return rows
-

@@ -1,0 +1,98 @@
+"""Named sets of chains, run on the devices: the paper's three figures and the evaluation's variants.
+
+- fig1_from_noise: U(0, 1) noise, then x <- R(x) (Fig. 1).
+- fig2_noise_injection: a long chain from noise that adds N(0, chain.noise_std^2) before each step (Fig. 2).
+- fig3_from_prior: decoded prior samples d(z), z ~ N(0, I), then x <- R(x) (Eq. 11, Fig. 3).
+
+Chains that start from the same kind of point start from the same points, so their rows can be compared.
+Arrays only: ``figures`` turns them into pictures.
+"""
+
+import dataclasses
+
+import jax
+from jax.experimental import multihost_utils
+import numpy as np
+
+from dae_jax import rng, sampling, sharding
+
+STARTS = ("noise", "prior")
+
+
+@dataclasses.dataclass(frozen=True)
+class Chain:
+  start: str  # One of STARTS: U(0, 1) noise, or decoded prior samples d(z).
+  spec: sampling.ChainSpec
+  num_steps: int
+
+
+def paper_chains(chain_config) -> dict:
+  plain = sampling.spec_from_config(chain_config)
+  injected = sampling.spec_from_config(chain_config, noise_std=chain_config.noise_std)
+  return {
+    "fig1_from_noise": Chain("noise", plain, chain_config.num_steps),
+    "fig2_noise_injection": Chain("noise", injected, chain_config.long_num_steps),
+    "fig3_from_prior": Chain("prior", plain, chain_config.num_steps),
+  }
+
+
+def eval_chains(chain_config, eval_config) -> dict:
+  """The paper's three under the names ``--mode=eval`` reports, and Nguyen et al.'s transition beside them."""
+  paper = paper_chains(chain_config)
+  nguyen = sampling.ChainSpec(
+    step_size=eval_config.nguyen_step_size,
+    step_noise_std=eval_config.nguyen_noise_std,
+    batchnorm=chain_config.batchnorm,
+  )
+  return {
+    "from_noise": paper["fig1_from_noise"],
+    "noise_injection": paper["fig2_noise_injection"],
+    "from_prior": paper["fig3_from_prior"],
+    "nguyen": Chain("noise", nguyen, chain_config.long_num_steps),
+  }
+
+
+def starting_points(
+  autoencoder, params, key: jax.Array, kinds, num_samples: int, data_shape, latent_dim: int, batchnorm: str
+) -> dict:
+  shape = (num_samples, *data_shape)
+  points = {}
+  if "noise" in kinds:
+    points["noise"] = sampling.uniform_noise(rng.named(key, "start/noise"), shape)
+  if "prior" in kinds:
+    points["prior"] = sampling.decode_prior(
+      autoencoder, params, rng.named(key, "start/prior"), num_samples, latent_dim, batchnorm
+    )
+  return points
+
+
+def run(
+  autoencoder,
+  params,
+  key: jax.Array,
+  chains: dict,
+  num_samples: int,
+  data_shape,
+  latent_dim: int,
+  batchnorm: str = "batch",
+  mesh=None,
+) -> dict:
+  """``{name: trajectory [steps + 1, num_samples, *data_shape]}`` as numpy on every process.
+
+  With a ``mesh`` the chains are split over its devices along the sample axis (any number of processes).
+  """
+  if mesh is not None:
+    params, key = sharding.replicate((params, key), mesh)
+  starts = starting_points(
+    autoencoder, params, key, {c.start for c in chains.values()}, num_samples, data_shape, latent_dim, batchnorm
+  )
+  trajectories = {}
+  for name, chain in chains.items():
+    x0 = starts[chain.start]
+    if mesh is not None:
+      x0 = sampling.shard_chains(x0, mesh)
+    trajectory = sampling.compiled_chain(
+      autoencoder, data_shape, latent_dim, chain.spec, params, rng.named(key, f"chain/{name}"), x0, chain.num_steps
+    )
+    trajectories[name] = np.asarray(multihost_utils.process_allgather(trajectory, tiled=True))
+  return trajectories

@@ -1,0 +1,101 @@
+"""What ``--mode=eval`` leaves for a reader: ``eval/summary.{json,md}``, a plot of SWD along the chains, a GIF
+of the chain from noise, the chain grids and TensorBoard scalars."""
+
+import json
+import os
+
+from absl import logging
+from matplotlib.figure import Figure
+import numpy as np
+from PIL import Image
+
+from dae_jax import figures, metrics_io
+
+# --mode=eval's chain names, and the paper figure each one draws.
+FIGURE_NAMES = {
+  "from_noise": "fig1_from_noise",
+  "noise_injection": "fig2_noise_injection",
+  "from_prior": "fig3_from_prior",
+}
+
+
+def markdown(summary: dict) -> str:
+  lines = [
+    f"# Evaluation at step {summary['step']}",
+    "",
+    f"Reference: {summary['reference']}.",
+    "",
+    "| chain | SWD at step 0 | best SWD (step) | final SWD | first step improves |",
+    "|---|---|---|---|---|",
+  ]
+  for name, c in summary["chains"].items():
+    lines.append(
+      f"| {name} | {c['swd'][0]:.1f} | {c['best_swd']:.1f} ({c['best_step']}) | {c['final_swd']:.1f} | "
+      f"{c['first_step_improves']} |"
+    )
+  rec = summary["reconstruction"]
+  lines += [
+    "",
+    "| reconstruction | BCE per pixel | MSE per pixel |",
+    "|---|---|---|",
+    f"| clean | {rec['clean']['bce_per_pixel']:.4f} | {rec['clean']['mse_per_pixel']:.4f} |",
+    f"| corrupted | {rec['corrupted']['bce_per_pixel']:.4f} | {rec['corrupted']['mse_per_pixel']:.4f} |",
+    "",
+    f"Nearest training image (RMS pixel distance): final samples of from_noise "
+    f"{summary['nearest_training']['from_noise_final']:.4f}, held-out images "
+    f"{summary['nearest_training']['reference']:.4f}.",
+  ]
+  if "linear_probe" in summary:
+    p = summary["linear_probe"]
+    lines += [
+      "",
+      f"Linear probe over 40 attributes: mean accuracy {p['mean_accuracy']:.3f} vs majority class "
+      f"{p['mean_majority_baseline']:.3f}.",
+    ]
+  return "\n".join(lines) + "\n"
+
+
+def plot_curves(curves: dict, path: str) -> None:
+  figure = Figure(figsize=(6, 4))  # Not pyplot: no global figure state, no display backend.
+  ax = figure.subplots()
+  for name, curve in curves.items():
+    ax.plot(curve["swd"], label=name)
+  ax.set(
+    xlabel="chain step",
+    ylabel="SWD to the reference images (x 1e3)",
+    yscale="log",
+    title="Sample quality along each chain",
+  )
+  ax.legend(fontsize=8)
+  figure.savefig(path, dpi=100, bbox_inches="tight")
+
+
+def chain_gif(trajectory: np.ndarray, path: str) -> None:
+  frames = [Image.fromarray(figures.grid(np.asarray(step)[None, :8])) for step in trajectory]
+  frames[0].save(path, save_all=True, append_images=frames[1:], duration=150, loop=0)
+
+
+def _to_tensorboard(workdir: str, summary: dict, plot_path: str) -> None:
+  writer = metrics_io.MetricsWriter(workdir)
+  scalars = {f"eval/{name}_{key}": c[key] for name, c in summary["chains"].items() for key in ("best_swd", "final_swd")}
+  writer.scalars(summary["step"], scalars)
+  writer.images(summary["step"], {"eval/swd_along_chains": np.asarray(Image.open(plot_path).convert("RGB"))})
+  writer.close()
+
+
+def write(workdir: str, summary: dict, trajectories: dict) -> None:
+  eval_dir, figure_dir = os.path.join(workdir, "eval"), os.path.join(workdir, "figures")
+  os.makedirs(eval_dir, exist_ok=True)
+  os.makedirs(figure_dir, exist_ok=True)
+  with open(os.path.join(eval_dir, "summary.json"), "w") as f:
+    json.dump(summary, f, indent=2)
+  with open(os.path.join(eval_dir, "summary.md"), "w") as f:
+    f.write(markdown(summary))
+  plot_path = os.path.join(figure_dir, "eval_swd_along_chains.png")
+  plot_curves(summary["chains"], plot_path)
+  chain_gif(np.asarray(trajectories["from_noise"]), os.path.join(figure_dir, "chain_from_noise.gif"))
+  _to_tensorboard(workdir, summary, plot_path)
+  figures.write_pngs(
+    {FIGURE_NAMES[name]: np.asarray(trajectories[name]) for name in FIGURE_NAMES}, figure_dir, suffix="_eval"
+  )
+  logging.info("Wrote %s and %s.", os.path.join(eval_dir, "summary.md"), figure_dir)

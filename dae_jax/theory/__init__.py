@@ -1,0 +1,1 @@
+"""``--mode=theory``: the score identity checked against ground truth (``score_check``) and its report."""

@@ -1,0 +1,32 @@
+"""train_and_evaluate in-process on the tiny config, as flax's train_test.py does (the CLI is test_cli.py's)."""
+
+import json
+
+from dae_jax import train
+
+
+def _steps(workdir) -> list:
+  return [json.loads(line)["step"] for line in (workdir / "metrics.jsonl").read_text().splitlines()]
+
+
+def test_train_and_evaluate_writes_the_workdir_and_resumes(tiny_config, tmp_path, caplog):
+  config = tiny_config("daae")
+  state = train.train_and_evaluate(config, str(tmp_path))
+  assert int(state.step) == 6
+  assert json.loads((tmp_path / "config.json").read_text())["model"]["objective"] == "daae"
+  assert sorted(int(p.name) for p in (tmp_path / "checkpoints").iterdir()) == [2, 4, 6]
+  first = json.loads((tmp_path / "metrics.jsonl").read_text().splitlines()[0])
+  assert {"loss", "reconstruction", "adversarial", "discriminator", "steps_per_sec", "eta_sec"} <= set(first)
+  assert _steps(tmp_path) == [2, 4, 6]
+  assert any(p.name.startswith("events.out.tfevents") for p in (tmp_path / "tensorboard").iterdir())
+  for name in ("fig1_from_noise", "fig2_noise_injection", "fig3_from_prior"):
+    assert (tmp_path / "figures" / f"{name}.png").is_file()
+    assert (tmp_path / "figures" / f"{name}_step0000006.png").is_file()
+
+  config.train.num_steps = 8
+  with caplog.at_level("INFO"):
+    resumed = train.train_and_evaluate(config, str(tmp_path))
+  assert "Resuming from the checkpoint at step 6." in caplog.text
+  assert int(resumed.step) == 8
+  assert _steps(tmp_path) == [2, 4, 6, 8]  # Appended, none repeated.
+  assert sorted(int(p.name) for p in (tmp_path / "checkpoints").iterdir()) == [4, 6, 8]
