@@ -59,7 +59,8 @@ def jax_train_images_per_sec(objective: str, batch: int, repeats: int, plain_fla
   if plain_flax:
     decoder = run.spec.autoencoder.decoder
     plain = PlainFlaxDecoder(decoder.widths, decoder.image_size, decoder.channels)
-    run.spec = dataclasses.replace(run.spec, autoencoder=models.Autoencoder(run.spec.autoencoder.encoder, plain))
+    autoencoder = models.Autoencoder(run.spec.autoencoder.encoder, plain)
+    run = dataclasses.replace(run, spec=dataclasses.replace(run.spec, autoencoder=autoencoder))
   images = np.random.default_rng(0).uniform(size=(batch, 64, 64, 3)).astype(np.float32)
   state = experiment.initial_state(run, images)
   step = sharding.jit_train_step(functools.partial(train_step.train_step, spec=run.spec), run.mesh, donate_state=False)

@@ -11,7 +11,7 @@ from absl import logging
 import jax
 import ml_collections
 
-from dae_jax import chains, checkpointing, data, distributed, experiment, figures, metrics_io, sharding
+from dae_jax import chains, checkpointing, config_lib, data, distributed, experiment, figures, metrics_io, sharding
 from dae_jax import train_step as train_step_lib
 from dae_jax.data import loader
 from dae_jax.errors import TrainingDiverged
@@ -58,8 +58,9 @@ def _is_due(step: int, every: int, last: int) -> bool:
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
   """Trains (resuming from ``workdir`` if it holds a checkpoint) and writes checkpoints, metrics, figures."""
+  config_lib.validate(config)
+  data.check_available(config.data)  # Before JAX starts its backends: missing data fails in a second.
   run = experiment.build(config)
-  data.check_available(config.data)
   images = data.load_train_images(config.data)
   train = config.train
   checkpoints = checkpointing.manager(workdir, train.max_checkpoints)

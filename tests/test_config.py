@@ -5,6 +5,8 @@ import pytest
 from dae_jax import config_lib
 from dae_jax.errors import InputError
 
+from conftest import REPO
+
 
 @pytest.mark.parametrize("name", ["dae", "dvae", "daae"])
 @pytest.mark.parametrize("variant", ["", "demo", "tiny"])
@@ -50,3 +52,26 @@ def test_bad_values_are_one_clear_line(field, value, message):
 def test_unknown_variant_is_rejected():
   with pytest.raises(InputError, match=r"config variant 'huge' is not allowed"):
     importlib.import_module("configs.dvae").get_config("huge")
+
+
+def test_a_variant_that_sets_a_missing_key_is_an_error():
+  config = config_lib.default_config()
+  with pytest.raises(InputError, match=r"config variant 'demo' sets 'train.num_stpes', which is not a config key"):
+    config_lib.with_variant(config, {"demo": {"train.num_stpes": 5}}, "demo")
+  with pytest.raises(InputError, match=r"sets 'trian.num_steps'"):
+    config_lib.with_variant(config, {"demo": {"trian.num_steps": 5}}, "demo")
+
+
+def test_variants_override_only_what_they_name():
+  config = config_lib.with_variant(config_lib.default_config(), {"x": {"train.batch_size": 8}}, "x")
+  assert config.train.batch_size == 8
+  assert config.train.num_steps == config_lib.default_config().train.num_steps
+
+
+def test_from_file_gives_what_the_command_line_gives():
+  config = config_lib.from_file(str(REPO / "configs" / "dvae.py"), "tiny")
+  assert config.to_dict() == importlib.import_module("configs.dvae").get_config("tiny").to_dict()
+  with pytest.raises(AttributeError):
+    config.train.num_stpes = 3  # Locked, like --config.
+  with pytest.raises(InputError, match=r"config file 'configs/nope.py' does not exist"):
+    config_lib.from_file("configs/nope.py")
