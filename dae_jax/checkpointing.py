@@ -5,17 +5,18 @@ Saves are asynchronous and atomic on local disk: a run killed mid-save leaves on
 hyperparameters come from the config of the run that restores.
 """
 
-import os
 import time
 from typing import Any
 
 import jax
 import orbax.checkpoint as ocp
 
+from dae_jax import storage
+
 
 def manager(workdir: str, max_to_keep: int) -> ocp.CheckpointManager:
   options = ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, enable_async_checkpointing=True)
-  return ocp.CheckpointManager(os.path.join(os.path.abspath(workdir), "checkpoints"), options=options)
+  return ocp.CheckpointManager(storage.path(workdir) / "checkpoints", options=options)
 
 
 def save(checkpoints: ocp.CheckpointManager, state) -> None:

@@ -4,11 +4,11 @@ Pure array code plus file writes; no model code here (``chains`` runs the chains
 """
 
 from collections.abc import Sequence
-import os
-import tempfile
 
 import numpy as np
 from PIL import Image
+
+from dae_jax import storage
 
 _BORDER = 2
 _MIN_TILE_PIXELS = 64  # Small images are enlarged (nearest neighbour) so a 32x32 face is visible.
@@ -45,12 +45,8 @@ def columns(name: str, num_steps: int) -> list:
 
 
 def save_png(path: str, image: np.ndarray) -> None:
-  """Writes atomically: a reader never sees half a PNG."""
-  directory = os.path.dirname(path) or "."
-  os.makedirs(directory, exist_ok=True)
-  with tempfile.NamedTemporaryFile(dir=directory, suffix=".png.tmp", delete=False) as f:
-    Image.fromarray(image).save(f, format="PNG")
-  os.replace(f.name, path)
+  """Writes atomically, locally or on gs://: a reader never sees half a PNG."""
+  storage.write_bytes(path, storage.encoded(Image.fromarray(image).save, format="PNG"))
 
 
 def write_pngs(trajectories: dict, directory: str, suffix: str = "") -> dict:
@@ -58,12 +54,10 @@ def write_pngs(trajectories: dict, directory: str, suffix: str = "") -> dict:
   grids = {}
   for name, trajectory in trajectories.items():
     grids[name] = chain_grid(trajectory, columns(name, trajectory.shape[0] - 1))
-    save_png(os.path.join(directory, f"{name}{suffix}.png"), grids[name])
+    save_png(storage.path(directory) / f"{name}{suffix}.png", grids[name])
   return grids
 
 
-def write_npz(trajectories: dict, path: str) -> None:
+def write_npz(trajectories: dict, path) -> None:
   """All trajectories in one ``.npz``, written atomically."""
-  tmp = path + ".tmp.npz"
-  np.savez_compressed(tmp, **trajectories)
-  os.replace(tmp, path)
+  storage.write_bytes(path, storage.encoded(lambda f: np.savez_compressed(f, **trajectories)))

@@ -5,12 +5,11 @@ trajectory = sample_chain(params, key, x0, n)        # [n + 1, *x0.shape]
 """
 
 from collections.abc import Callable
-import os
 
 import jax
 import ml_collections
 
-from dae_jax import chains, experiment, figures, metrics_io, sampling
+from dae_jax import chains, experiment, figures, metrics_io, sampling, storage
 
 
 def load_sampler(
@@ -37,7 +36,7 @@ def write_samples(config: ml_collections.ConfigDict, workdir: str) -> str:
     run.spec.latent_dim,
     config.chain.batchnorm,
   )
-  directory = os.path.join(workdir, "samples")
+  directory = storage.path(workdir) / "samples"
   figures.write_pngs(trajectories, directory)
-  figures.write_npz(trajectories, os.path.join(directory, "trajectories.npz"))
-  return directory
+  figures.write_npz(trajectories, directory / "trajectories.npz")
+  return str(directory)

@@ -5,6 +5,9 @@ BatchNorm statistics and gradients are over the global batch with no ``axis_name
 """
 
 from collections.abc import Callable, Sequence
+import glob
+import os
+import shutil
 
 import jax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
@@ -66,3 +69,32 @@ def jit_train_step(step_fn: Callable, mesh: Mesh, *, donate_state: bool = True, 
     out_shardings=(replicated(mesh), replicated(mesh)),
     donate_argnums=(0,) if donate_state else (),
   )
+
+
+def describe(mesh: Mesh, batch_size: int) -> str:
+  """What is training: processes, devices (count, kind, platform) and the batch each device holds."""
+  devices = list(mesh.devices.ravel())
+  kinds = ", ".join(sorted({d.device_kind for d in devices}))
+  return (
+    f"{jax.process_count()} process(es), {len(devices)} {devices[0].platform} device(s) ({kinds}), "
+    f"global batch {batch_size} = {batch_size // len(devices)} per device"
+  )
+
+
+def accelerators_present() -> dict:
+  """Which accelerators this host has, whatever JAX was installed with (driver files, device nodes)."""
+  return {
+    "gpu": os.path.exists("/proc/driver/nvidia/version") or shutil.which("nvidia-smi") is not None,
+    "tpu": bool(glob.glob("/dev/accel[0-9]*") or glob.glob("/dev/vfio/[0-9]*")),
+  }
+
+
+def unused_accelerator_warning(platform: str, present: dict) -> str | None:
+  """One line when the host has an accelerator but JAX runs on the CPU: the usual cause is a CPU-only jaxlib."""
+  if platform != "cpu":
+    return None
+  if present.get("gpu"):
+    return "an NVIDIA GPU is present but JAX runs on the CPU; install the GPU build: pip install 'dae_jax[cuda12]'"
+  if present.get("tpu"):
+    return "a TPU is present but JAX runs on the CPU; install the TPU build: pip install 'dae_jax[tpu]'"
+  return None

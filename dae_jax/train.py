@@ -5,13 +5,23 @@ Only ``main`` imports it; everything it builds on is importable without it (``ex
 
 import functools
 import math
-import os
 
 from absl import logging
 import jax
 import ml_collections
 
-from dae_jax import chains, checkpointing, config_lib, data, distributed, experiment, figures, metrics_io, sharding
+from dae_jax import (
+  chains,
+  checkpointing,
+  config_lib,
+  data,
+  distributed,
+  experiment,
+  figures,
+  metrics_io,
+  sharding,
+  storage,
+)
 from dae_jax import train_step as train_step_lib
 from dae_jax.data import loader
 from dae_jax.errors import TrainingDiverged
@@ -34,7 +44,7 @@ def write_figures(run: Experiment, state, workdir: str, writer) -> None:
   )
   if writer is None:
     return
-  directory = os.path.join(workdir, "figures")
+  directory = storage.path(workdir) / "figures"
   grids = figures.write_pngs(trajectories, directory)
   figures.write_pngs(trajectories, directory, suffix=f"_step{step:07d}")
   writer.images(step, grids)
@@ -44,6 +54,13 @@ def write_figures(run: Experiment, state, workdir: str, writer) -> None:
 def step_from_inputs(state, inputs, key, *, spec: train_step_lib.StepSpec):
   """The train step on what a feeder sent: pixels are gathered and converted on the device."""
   return train_step_lib.train_step(state, loader.batch_pixels(inputs), key, spec=spec)
+
+
+def _log_devices(run: Experiment, batch_size: int) -> None:
+  logging.info("Training on %s.", sharding.describe(run.mesh, batch_size))
+  warning = sharding.unused_accelerator_warning(jax.default_backend(), sharding.accelerators_present())
+  if warning:
+    logging.warning("%s.", warning)
 
 
 def _check_finite(step: int, metrics: dict) -> None:
@@ -67,6 +84,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
   state = experiment.restore_or_init(run, checkpoints, loader.batch_at(images, config.seed, 0, train.batch_size))
   writer = None
   if distributed.is_main_process():
+    _log_devices(run, train.batch_size)
     metrics_io.write_config(workdir, config)
     writer = metrics_io.MetricsWriter(workdir)
   feeder = loader.make_feeder(images, config.seed, train.batch_size, run.mesh, config.data.device_resident)
@@ -85,9 +103,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
       _check_finite(done, metrics)
     if log_due:
       rates = progress.report(done)
-      if writer:
+      if writer:  # Process 0 only: one progress line per run, not one per process.
         writer.scalars(done, {**metrics, **rates})
-      metrics_io.log_line(done, train.num_steps, metrics, rates)
+        metrics_io.log_line(done, train.num_steps, metrics, rates)
     if save_due:
       checkpointing.save(checkpoints, state)
     if _is_due(done, train.figures_every_steps, train.num_steps):

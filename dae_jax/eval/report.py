@@ -1,15 +1,15 @@
 """What ``--mode=eval`` leaves for a reader: ``eval/summary.{json,md}``, a plot of SWD along the chains, a GIF
 of the chain from noise, the chain grids and TensorBoard scalars."""
 
+import io
 import json
-import os
 
 from absl import logging
 from matplotlib.figure import Figure
 import numpy as np
 from PIL import Image
 
-from dae_jax import figures, metrics_io
+from dae_jax import figures, metrics_io, storage
 
 # --mode=eval's chain names, and the paper figure each one draws.
 FIGURE_NAMES = {
@@ -55,7 +55,8 @@ def markdown(summary: dict) -> str:
   return "\n".join(lines) + "\n"
 
 
-def plot_curves(curves: dict, path: str) -> None:
+def plot_curves(curves: dict) -> bytes:
+  """The SWD curves as PNG bytes."""
   figure = Figure(figsize=(6, 4))  # Not pyplot: no global figure state, no display backend.
   ax = figure.subplots()
   for name, curve in curves.items():
@@ -67,35 +68,32 @@ def plot_curves(curves: dict, path: str) -> None:
     title="Sample quality along each chain",
   )
   ax.legend(fontsize=8)
-  figure.savefig(path, dpi=100, bbox_inches="tight")
+  return storage.encoded(figure.savefig, format="png", dpi=100, bbox_inches="tight")
 
 
-def chain_gif(trajectory: np.ndarray, path: str) -> None:
+def chain_gif(trajectory: np.ndarray) -> bytes:
   frames = [Image.fromarray(figures.grid(np.asarray(step)[None, :8])) for step in trajectory]
-  frames[0].save(path, save_all=True, append_images=frames[1:], duration=150, loop=0)
+  return storage.encoded(frames[0].save, format="GIF", save_all=True, append_images=frames[1:], duration=150, loop=0)
 
 
-def _to_tensorboard(workdir: str, summary: dict, plot_path: str) -> None:
+def _to_tensorboard(workdir, summary: dict, plot_png: bytes) -> None:
   writer = metrics_io.MetricsWriter(workdir)
   scalars = {f"eval/{name}_{key}": c[key] for name, c in summary["chains"].items() for key in ("best_swd", "final_swd")}
   writer.scalars(summary["step"], scalars)
-  writer.images(summary["step"], {"eval/swd_along_chains": np.asarray(Image.open(plot_path).convert("RGB"))})
+  plot = np.asarray(Image.open(io.BytesIO(plot_png)).convert("RGB"))
+  writer.images(summary["step"], {"eval/swd_along_chains": plot})
   writer.close()
 
 
-def write(workdir: str, summary: dict, trajectories: dict) -> None:
-  eval_dir, figure_dir = os.path.join(workdir, "eval"), os.path.join(workdir, "figures")
-  os.makedirs(eval_dir, exist_ok=True)
-  os.makedirs(figure_dir, exist_ok=True)
-  with open(os.path.join(eval_dir, "summary.json"), "w") as f:
-    json.dump(summary, f, indent=2)
-  with open(os.path.join(eval_dir, "summary.md"), "w") as f:
-    f.write(markdown(summary))
-  plot_path = os.path.join(figure_dir, "eval_swd_along_chains.png")
-  plot_curves(summary["chains"], plot_path)
-  chain_gif(np.asarray(trajectories["from_noise"]), os.path.join(figure_dir, "chain_from_noise.gif"))
-  _to_tensorboard(workdir, summary, plot_path)
+def write(workdir, summary: dict, trajectories: dict) -> None:
+  eval_dir, figure_dir = storage.path(workdir) / "eval", storage.path(workdir) / "figures"
+  storage.write_text(eval_dir / "summary.json", json.dumps(summary, indent=2))
+  storage.write_text(eval_dir / "summary.md", markdown(summary))
+  plot_png = plot_curves(summary["chains"])
+  storage.write_bytes(figure_dir / "eval_swd_along_chains.png", plot_png)
+  storage.write_bytes(figure_dir / "chain_from_noise.gif", chain_gif(np.asarray(trajectories["from_noise"])))
+  _to_tensorboard(workdir, summary, plot_png)
   figures.write_pngs(
     {FIGURE_NAMES[name]: np.asarray(trajectories[name]) for name in FIGURE_NAMES}, figure_dir, suffix="_eval"
   )
-  logging.info("Wrote %s and %s.", os.path.join(eval_dir, "summary.md"), figure_dir)
+  logging.info("Wrote %s and %s.", eval_dir / "summary.md", figure_dir)

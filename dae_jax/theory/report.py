@@ -1,13 +1,13 @@
 """``--mode=theory``: every case of configs/theory.py, as a table (JSON + Markdown) and plots in the workdir."""
 
 import json
-import os
 
 from absl import logging
 import jax.numpy as jnp
 from matplotlib.figure import Figure
 import numpy as np
 
+from dae_jax import storage
 from dae_jax.theory import score_check
 
 COLUMNS = ("dim", "loss", "sigma", "score_cosine", "score_relative_error", "denoiser_rmse", "final_train_loss")
@@ -40,9 +40,9 @@ def _score_fields(directory: str, fields: dict, sigma: float) -> str:
   for ax, (loss, (mixture, denoiser)) in zip(np.atleast_1d(axes), sorted(fields.items())):
     _quiver(ax, mixture, denoiser, sigma, f"{loss.upper()}, d = 2, sigma = {sigma}")
   np.atleast_1d(axes)[0].legend(loc="lower left", fontsize=8)
-  path = os.path.join(directory, "score_fields.png")
-  figure.savefig(path, dpi=100, bbox_inches="tight")
-  return path
+  path = directory / "score_fields.png"
+  storage.write_bytes(path, storage.encoded(figure.savefig, format="png", dpi=100, bbox_inches="tight"))
+  return str(path)
 
 
 def _error_vs_sigma(directory: str, rows: list) -> str:
@@ -57,9 +57,9 @@ def _error_vs_sigma(directory: str, rows: list) -> str:
   axes[0].set(xlabel="sigma", ylabel="relative score error", title="error vs sigma")
   axes[1].set(xlabel="sigma", ylabel="cosine similarity", title="direction vs sigma")
   axes[0].legend(fontsize=8)
-  path = os.path.join(directory, "error_vs_sigma.png")
-  figure.savefig(path, dpi=100, bbox_inches="tight")
-  return path
+  path = directory / "error_vs_sigma.png"
+  storage.write_bytes(path, storage.encoded(figure.savefig, format="png", dpi=100, bbox_inches="tight"))
+  return str(path)
 
 
 def _bce_vs_mse(directory: str, rows: list) -> str:
@@ -75,14 +75,13 @@ def _bce_vs_mse(directory: str, rows: list) -> str:
   top = max(xs + ys + [1e-3]) * 1.1
   ax.plot([0, top], [0, top], color="grey", linewidth=0.8)
   ax.set(xlabel="MSE: relative score error", ylabel="BCE: relative score error", title="BCE vs MSE")
-  path = os.path.join(directory, "bce_vs_mse.png")
-  figure.savefig(path, dpi=100, bbox_inches="tight")
-  return path
+  path = directory / "bce_vs_mse.png"
+  storage.write_bytes(path, storage.encoded(figure.savefig, format="png", dpi=100, bbox_inches="tight"))
+  return str(path)
 
 
 def run(config, workdir: str) -> list:
-  directory = os.path.join(workdir, "theory")
-  os.makedirs(directory, exist_ok=True)
+  directory = storage.path(workdir) / "theory"
   rows, fields = [], {}
   paper_sigma = max(config.sigmas)
   for dim in config.dims:
@@ -93,10 +92,8 @@ def run(config, workdir: str) -> list:
         rows.append(metrics)
         if dim == 2 and sigma == paper_sigma:
           fields[loss] = (mixture, denoiser)
-  with open(os.path.join(directory, "results.json"), "w") as f:
-    json.dump(rows, f, indent=2)
-  with open(os.path.join(directory, "results.md"), "w") as f:
-    f.write(markdown_table(rows))
+  storage.write_text(directory / "results.json", json.dumps(rows, indent=2))
+  storage.write_text(directory / "results.md", markdown_table(rows))
   if fields:
     _score_fields(directory, fields, paper_sigma)
   _error_vs_sigma(directory, rows)

@@ -1,0 +1,46 @@
+"""Where a run's files live: a local directory or a ``gs://`` URL, both through ``etils.epath``.
+
+Every output is written whole and atomically: locally to a temporary file renamed into place (a reader never
+sees half a file, and a kill leaves at most a ``.*.tmp`` file), on GCS as one object upload, which is atomic by
+itself. Without TensorFlow, epath reaches gs:// through gcsfs; with it, through ``tf.io.gfile`` unless
+``EPATH_USE_TF=false``.
+"""
+
+import io
+import os
+
+from etils import epath
+
+
+def is_remote(location) -> bool:
+  return "://" in os.fspath(location)
+
+
+def path(location) -> epath.Path:
+  """The location as an epath: URLs as given, local paths made absolute (orbax needs them so)."""
+  if is_remote(location):
+    return epath.Path(location)
+  return epath.Path(os.path.abspath(os.path.expanduser(os.fspath(location))))
+
+
+def write_bytes(target: epath.Path, data: bytes) -> None:
+  target = path(target)
+  target.parent.mkdir(parents=True, exist_ok=True)
+  if is_remote(target):
+    target.write_bytes(data)
+    return
+  temporary = target.parent / f".{target.name}.{os.getpid()}.tmp"
+  temporary.write_bytes(data)
+  temporary.replace(target)
+
+
+def write_text(target: epath.Path, text: str) -> None:
+  write_bytes(target, text.encode())
+
+
+def encoded(save, **kwargs) -> bytes:
+  """The bytes ``save(file, **kwargs)`` writes to a file object: for savers that want a file (PIL, numpy,
+  matplotlib), so that the result can be written atomically anywhere."""
+  buffer = io.BytesIO()
+  save(buffer, **kwargs)
+  return buffer.getvalue()
