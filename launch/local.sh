@@ -6,11 +6,16 @@
 #
 # Environment:
 #   CUDA_VISIBLE_DEVICES  which GPUs to use (default: all)
-#   PYTHON                interpreter (default: python)
-#   DRY_RUN=1             print the command instead of running it
+#   PYTHON                interpreter (default: python3, which every Linux has; `python` may not exist)
+#   DRY_RUN=1             print the command, quoted so that it can be pasted into a shell
 set -euo pipefail
 config=${1:?usage: $0 CONFIG WORKDIR [overrides]}
 workdir=${2:?usage: $0 CONFIG WORKDIR [overrides]}
 shift 2
-command=("${PYTHON:-python}" -m dae_jax.main "--config=$config" "--workdir=$workdir" "$@")
-if [[ "${DRY_RUN:-0}" == 1 ]]; then echo "${command[*]}"; else exec "${command[@]}"; fi
+command=("${PYTHON:-python3}" -m dae_jax.main "--config=$config" "--workdir=$workdir" "$@")
+if [[ "${DRY_RUN:-0}" == 1 ]]; then
+  printf -v quoted ' %q' "${command[@]}"
+  echo "${quoted:1}"
+else
+  exec "${command[@]}"
+fi
