@@ -65,6 +65,29 @@ def test_without_a_partition_file_the_split_is_80_10_10_by_name(tmp_path):
   assert celeba_files.load(str(tmp_path / "img_align_celeba"), "train", 140, 32, 1)[1] is None
 
 
+@pytest.mark.parametrize(
+  "missing, expected",
+  [
+    ("partition", ["list_eval_partition.txt", "by file name", "80% train, next 10% validation, last 10% test"]),
+    ("attributes", ["list_attr_celeba.txt", "no attributes", "skips the linear probe"]),
+  ],
+)
+def test_a_missing_list_file_is_one_warning_line_naming_it_where_and_the_fallback(tmp_path, caplog, missing, expected):
+  fixtures.write_celeba_files(str(tmp_path), **{missing: False})
+  with caplog.at_level("WARNING"):
+    celeba_files.load(str(tmp_path / "img_align_celeba.zip"), "train", 140, 32, 1)
+  warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+  assert len(warnings) == 1 and "\n" not in warnings[0]
+  assert all(part in warnings[0] for part in [*expected, f" {tmp_path};"]), warnings[0]
+
+
+def test_with_both_list_files_nothing_is_warned(tmp_path, caplog):
+  fixtures.write_celeba_files(str(tmp_path))
+  with caplog.at_level("WARNING"):
+    celeba_files.load(str(tmp_path / "img_align_celeba"), "test", 140, 32, 1)
+  assert not [r for r in caplog.records if r.levelname == "WARNING"]
+
+
 def test_unknown_split_and_missing_path_are_clear_errors(tmp_path):
   fixtures.write_celeba_files(str(tmp_path))
   with pytest.raises(InputError, match=r"data.split='dev' is not allowed; choose one of train, validation, test"):

@@ -2,12 +2,14 @@
 
 The official split comes from ``list_eval_partition.txt`` (0 train, 1 validation, 2 test) and the 40 attributes
 from ``list_attr_celeba.txt``, each looked for beside the zip/folder. Without a partition file the split is
-deterministic: images sorted by name, the first 80% train, the next 10% validation, the last 10% test.
+deterministic: images sorted by name, the first 80% train, the next 10% validation, the last 10% test. Either
+file missing is one warning line, since a run on the wrong split or without attributes otherwise looks normal.
 """
 
 import os
 import zipfile
 
+from absl import logging
 import numpy as np
 
 from dae_jax.data import image_files
@@ -16,6 +18,8 @@ from dae_jax.errors import InputError
 SPLITS = {"train": 0, "validation": 1, "test": 2}
 PARTITION_FILE = "list_eval_partition.txt"
 ATTRIBUTE_FILE = "list_attr_celeba.txt"
+PARTITION_FALLBACK = "splitting by file name instead: first 80% train, next 10% validation, last 10% test"
+ATTRIBUTE_FALLBACK = "loading no attributes, so eval skips the linear probe"
 
 
 def _names_and_reader(path: str):
@@ -68,17 +72,25 @@ def select_split(names: list, partition: dict | None, split: str) -> list:
   ]
 
 
+def _warn_missing(file_name: str, directory: str, fallback: str) -> None:
+  logging.warning("CelebA's %s is not in %s; %s.", file_name, directory, fallback)
+
+
 def load(path: str, split: str, crop: int, size: int, channels: int) -> tuple:
   """(uint8 images [N, size, size, channels], bool attributes [N, 40] or None) for one split."""
   if not os.path.exists(path):
     raise InputError(f"data.path={path!r} does not exist; give img_align_celeba.zip or the img_align_celeba/ folder")
   directory = os.path.dirname(os.path.abspath(path))
   names, read = _names_and_reader(path)
-  chosen = select_split(names, read_partition(directory), split)
+  partition = read_partition(directory)
+  if partition is None:
+    _warn_missing(PARTITION_FILE, directory, PARTITION_FALLBACK)
+  chosen = select_split(names, partition, split)
   if not chosen:
     raise InputError(f"data.split={split!r} of data.path={path!r} holds no images")
   images = image_files.decode_and_resize(chosen, read, crop, size, channels)
   attributes = read_attributes(directory)
-  if attributes is not None:
-    attributes = np.stack([attributes[1][n] for n in chosen])
-  return images, attributes
+  if attributes is None:
+    _warn_missing(ATTRIBUTE_FILE, directory, ATTRIBUTE_FALLBACK)
+    return images, None
+  return images, np.stack([attributes[1][n] for n in chosen])
