@@ -19,8 +19,10 @@ from dae_jax import (
   experiment,
   figures,
   metrics_io,
+  preemption,
   sharding,
   storage,
+  train_state,
 )
 from dae_jax import train_step as train_step_lib
 from dae_jax.data import loader
@@ -69,52 +71,93 @@ def _check_finite(step: int, metrics: dict) -> None:
     raise TrainingDiverged(f"non-finite loss at step {step}: {bad}; lower optim.learning_rate or check the data")
 
 
+def _check_state_finite(step: int, state) -> None:
+  """The state about to be saved, not the loss computed before the update: a diverged state is never saved."""
+  if not bool(train_state.all_finite(state)):
+    raise TrainingDiverged(
+      f"the parameters became non-finite at step {step}; lower optim.learning_rate or check the data "
+      "(the last checkpoint is the latest good one)"
+    )
+
+
 def _is_due(step: int, every: int, last: int) -> bool:
   return step % every == 0 or step == last
 
 
-def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
-  """Trains (resuming from ``workdir`` if it holds a checkpoint) and writes checkpoints, metrics, figures."""
-  config_lib.validate(config)
-  data.check_available(config.data)  # Before JAX starts its backends: missing data fails in a second.
-  run = experiment.build(config)
-  images = data.load_train_images(config.data)
-  train = config.train
-  checkpoints = checkpointing.manager(workdir, train.max_checkpoints)
-  state = experiment.restore_or_init(run, checkpoints, loader.batch_at(images, config.seed, 0, train.batch_size))
-  writer = None
-  if distributed.is_main_process():
-    _log_devices(run, train.batch_size)
-    metrics_io.write_config(workdir, config)
-    writer = metrics_io.MetricsWriter(workdir)
-  feeder = loader.make_feeder(images, config.seed, train.batch_size, run.mesh, config.data.device_resident)
+def _log_and_save(run: Experiment, state, metrics, done: int, outputs, stopping: bool) -> None:
+  """Metrics at log steps; a checkpoint at save steps and where the run stops. Both check finiteness first."""
+  checkpoints, writer, progress = outputs
+  train = run.config.train
+  log_due = _is_due(done, train.log_every_steps, train.num_steps)
+  save_due = stopping or _is_due(done, train.checkpoint_every_steps, train.num_steps)
+  if not (log_due or save_due):
+    return
+  metrics = {k: float(v) for k, v in jax.device_get(metrics).items()}
+  _check_finite(done, metrics)
+  if log_due:
+    rates = progress.report(done)
+    if writer:  # Process 0 only: one progress line per run, not one per process.
+      writer.scalars(done, {**metrics, **rates})
+      metrics_io.log_line(done, train.num_steps, metrics, rates)
+  if save_due:
+    _check_state_finite(done, state)
+    checkpointing.save(checkpoints, state)
+
+
+def _loop(run: Experiment, state, images, workdir: str, checkpoints, writer, stop: preemption.StopRequest):
+  train = run.config.train
+  feeder = loader.make_feeder(images, run.config.seed, train.batch_size, run.mesh, run.config.data.device_resident)
   step_fn = sharding.jit_train_step(
     functools.partial(step_from_inputs, spec=run.spec), run.mesh, input_sharding=feeder.input_sharding
   )
   start = int(state.step)
-  progress = metrics_io.Progress(start, train.num_steps)
+  outputs = (checkpoints, writer, metrics_io.Progress(start, train.num_steps))
   for step in range(start, train.num_steps):
     state, metrics = step_fn(state, feeder(step), run.step_key)
-    done = step + 1
-    log_due = _is_due(done, train.log_every_steps, train.num_steps)
-    save_due = _is_due(done, train.checkpoint_every_steps, train.num_steps)
-    if log_due or save_due:  # Checked before every save too: a diverged state is never checkpointed.
-      metrics = {k: float(v) for k, v in jax.device_get(metrics).items()}
-      _check_finite(done, metrics)
-    if log_due:
-      rates = progress.report(done)
-      if writer:  # Process 0 only: one progress line per run, not one per process.
-        writer.scalars(done, {**metrics, **rates})
-        metrics_io.log_line(done, train.num_steps, metrics, rates)
-    if save_due:
-      checkpointing.save(checkpoints, state)
+    done, stopping = step + 1, stop.requested(step + 1)
+    _log_and_save(run, state, metrics, done, outputs, stopping)
+    if stopping:
+      logging.info("Stopped at step %d on %s; the checkpoint there resumes the run.", done, stop.reason)
+      return state
     if _is_due(done, train.figures_every_steps, train.num_steps):
       write_figures(run, state, workdir, writer)
   if start >= train.num_steps:
     logging.info("Already trained to step %d; writing figures only.", start)
     write_figures(run, state, workdir, writer)
-  checkpoints.wait_until_finished()
-  checkpoints.close()
-  if writer:
-    writer.close()
   return state
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
+  """Trains (resuming from ``workdir`` if it holds a checkpoint) and writes checkpoints, metrics, figures.
+
+  SIGTERM, SIGINT or SIGUSR1 stop it after the current step with a checkpoint there (see ``preemption``).
+  """
+  config_lib.validate(config)
+  data.check_available(config.data)  # Before JAX starts its backends: missing data fails in a second.
+  with preemption.StopRequest() as stop:  # A signal during the setup stops the run after its first step.
+    run = experiment.build(config)
+    images = data.load_train_images(config.data)
+    checkpoints = checkpointing.manager(workdir, config.train.max_checkpoints)
+    try:
+      return _run(run, images, workdir, checkpoints, stop)
+    finally:
+      # Also when the run fails: a save in flight finishes before the error is reported, so the error stays one
+      # line and no temporary checkpoint folder is left behind.
+      checkpoints.wait_until_finished()
+      checkpoints.close()
+
+
+def _run(run: Experiment, images, workdir: str, checkpoints, stop: preemption.StopRequest):
+  config = run.config
+  writer = None
+  try:
+    example = loader.batch_at(images, config.seed, 0, config.train.batch_size)
+    state = experiment.restore_or_init(run, checkpoints, example)
+    if distributed.is_main_process():
+      _log_devices(run, config.train.batch_size)
+      metrics_io.write_config(workdir, config)
+      writer = metrics_io.MetricsWriter(workdir)
+    return _loop(run, state, images, workdir, checkpoints, writer, stop)
+  finally:
+    if writer:
+      writer.close()

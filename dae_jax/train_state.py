@@ -44,3 +44,10 @@ def create(
     disc_params=disc_params,
     disc_opt_state=disc_opt_state,
   )
+
+
+@jax.jit
+def all_finite(tree) -> jax.Array:
+  """Whether every float in ``tree`` (parameters, optimiser moments, BatchNorm statistics) is finite."""
+  leaves = [jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree) if jnp.issubdtype(x.dtype, jnp.inexact)]
+  return jnp.all(jnp.stack(leaves)) if leaves else jnp.bool_(True)
