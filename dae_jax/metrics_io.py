@@ -1,4 +1,8 @@
-"""Where numbers go: JSON lines and TensorBoard events in the workdir, and a progress line in the log."""
+"""Where numbers go: JSON lines and TensorBoard events in the workdir, and a progress line in the log.
+
+The workdir may be a local directory or a ``gs://`` URL (through ``storage``). TensorBoard events are written
+by tensorboardX, which needs no TensorFlow (it writes gs:// through google-cloud-storage).
+"""
 
 from collections.abc import Mapping
 import json
@@ -9,48 +13,82 @@ from absl import logging
 import ml_collections
 import numpy as np
 
+from dae_jax import storage
+
 METRICS_FILE = "metrics.jsonl"
 CONFIG_FILE = "config.json"
 TENSORBOARD_DIR = "tensorboard"
 
 
 def write_config(workdir: str, config: ml_collections.ConfigDict) -> None:
-  os.makedirs(workdir, exist_ok=True)
-  path = os.path.join(workdir, CONFIG_FILE)
-  with open(path + ".tmp", "w") as f:
-    f.write(config.to_json(indent=2, sort_keys=True))
-  os.replace(path + ".tmp", path)
+  storage.write_text(storage.path(workdir) / CONFIG_FILE, config.to_json(indent=2, sort_keys=True))
 
 
 def read_config(workdir: str) -> ml_collections.ConfigDict:
-  with open(os.path.join(workdir, CONFIG_FILE)) as f:
-    return ml_collections.ConfigDict(json.load(f))
+  return ml_collections.ConfigDict(json.loads((storage.path(workdir) / CONFIG_FILE).read_text()))
+
+
+class _AppendedLines:
+  """A local file opened for appending: each line costs one small write."""
+
+  def __init__(self, path):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    self._file = path.open("a")
+
+  def append(self, line: str) -> None:
+    self._file.write(line)
+    self._file.flush()
+
+  def close(self) -> None:
+    self._file.close()
+
+
+class _RewrittenLines:
+  """An object store's file (gs://), which cannot be appended to: the whole text, starting from what a resumed
+  run already wrote, is kept here and uploaded whole after each line (one upload, so never half a file)."""
+
+  def __init__(self, path):
+    self._path = path
+    self._text = path.read_text() if path.exists() else ""
+
+  def append(self, line: str) -> None:
+    self._text += line
+    storage.write_text(self._path, self._text)
+
+  def close(self) -> None:
+    pass
+
+
+def _lines(path):
+  return _RewrittenLines(path) if storage.is_remote(path) else _AppendedLines(path)
 
 
 class MetricsWriter:
   """Appends scalars to ``metrics.jsonl`` and TensorBoard; appending keeps a resumed run's history whole."""
 
   def __init__(self, workdir: str):
-    import tensorflow as tf  # Slow; only when metrics are written.
+    import tensorboardX  # Only where metrics are written.
 
-    self._tf = tf
-    self._jsonl = open(os.path.join(workdir, METRICS_FILE), "a")
-    self._summary = tf.summary.create_file_writer(os.path.join(workdir, TENSORBOARD_DIR))
+    directory = storage.path(workdir)
+    self._jsonl = _lines(directory / METRICS_FILE)
+    # tensorboardX names event files by the second and the host only: without a suffix of our own, a second
+    # writer in the same second (eval right after training) would overwrite the first one's file. Nanoseconds
+    # keep the names in the order they were written, the order TensorBoard reads them in.
+    self._summary = tensorboardX.SummaryWriter(
+      logdir=str(directory / TENSORBOARD_DIR), filename_suffix=f".{time.time_ns()}.{os.getpid()}"
+    )
 
   def scalars(self, step: int, values: Mapping[str, float]) -> None:
     values = {k: float(v) for k, v in values.items()}
-    self._jsonl.write(json.dumps({"step": step, **values}) + "\n")
-    self._jsonl.flush()
-    with self._summary.as_default(step=step):
-      for name, value in values.items():
-        self._tf.summary.scalar(name, value)
+    self._jsonl.append(json.dumps({"step": step, **values}) + "\n")
+    for name, value in values.items():
+      self._summary.add_scalar(name, value, global_step=step)
     self._summary.flush()
 
   def images(self, step: int, images: Mapping[str, np.ndarray]) -> None:
     """uint8 [h, w, 3] images, e.g. the figure grids."""
-    with self._summary.as_default(step=step):
-      for name, image in images.items():
-        self._tf.summary.image(name, image[None], step=step)
+    for name, image in images.items():
+      self._summary.add_image(name, np.asarray(image, np.uint8), global_step=step, dataformats="HWC")
     self._summary.flush()
 
   def close(self) -> None:

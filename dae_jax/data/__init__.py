@@ -9,8 +9,10 @@ import os
 
 import numpy as np
 
-from dae_jax.data import cache, celeba, faces
+from dae_jax.data import cache, celeba, celeba_files, faces, image_files
 from dae_jax.errors import InputError
+
+DECODER = "pillow"
 
 
 def describe(data_config) -> dict:
@@ -25,6 +27,8 @@ def describe(data_config) -> dict:
     "crop": data_config.crop,
     "size": data_config.image_size,
     "channels": data_config.channels,
+    # A cache prepared by the earlier TensorFlow decoder (its fast IDCT) differs by a few levels: rebuild it.
+    "decoder": DECODER,
   }
 
 
@@ -34,9 +38,6 @@ def cache_dir(data_config) -> str:
 
 def build(data_config) -> tuple:
   """Reads and preprocesses the whole split: (uint8 images, attributes or None)."""
-  # Imported here: these pull in TensorFlow, which the demo and fast error paths never need.
-  from dae_jax.data import celeba_files, image_files
-
   size, channels, crop = data_config.image_size, data_config.channels, data_config.crop
   if data_config.source == "celeba":
     return celeba.load(data_config.data_dir, data_config.split, crop, size, channels)
@@ -59,6 +60,6 @@ def load_train_images(data_config) -> np.ndarray:
 def check_available(data_config) -> None:
   """Fails fast (before any model is built) when the configured data is not on this machine."""
   if data_config.source == "celeba":
-    celeba.locate(data_config.data_dir)
+    celeba.check_available(data_config.data_dir)
   elif data_config.source in ("celeba_files", "images") and not os.path.exists(os.path.expanduser(data_config.path)):
     raise InputError(f"data.path={data_config.path!r} does not exist")
