@@ -38,10 +38,14 @@ def parse_flags(argv):
 
 
 class _QuietLibraries:
-  """Drops INFO lines from orbax, which logs every step of every save; warnings and errors still show."""
+  """Drops INFO lines from orbax, which logs every step of every save, and from JAX's backend probing ("Unable
+  to initialize backend 'tpu'" on every machine without one; the run logs its devices itself). Warnings and
+  errors still show."""
+
+  _NOISY = ("/orbax/", "/jax/_src/xla_bridge.py")
 
   def filter(self, record) -> bool:
-    return record.levelno >= std_logging.WARNING or "/orbax/" not in record.pathname
+    return record.levelno >= std_logging.WARNING or not any(part in record.pathname for part in self._NOISY)
 
 
 def setup(argv, usage: str) -> None:

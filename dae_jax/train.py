@@ -3,6 +3,7 @@
 Only ``main`` imports it; everything it builds on is importable without it (``experiment``, ``train_step``).
 """
 
+import contextlib
 import functools
 import math
 
@@ -23,6 +24,7 @@ from dae_jax import (
   sharding,
   storage,
   train_state,
+  workdir_lock,
 )
 from dae_jax import train_step as train_step_lib
 from dae_jax.data import loader
@@ -134,7 +136,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
   """
   config_lib.validate(config)
   data.check_available(config.data)  # Before JAX starts its backends: missing data fails in a second.
-  with preemption.StopRequest() as stop:  # A signal during the setup stops the run after its first step.
+  # Process 0 holds the workdir for the whole job; the others share its outputs.
+  lock = workdir_lock.WorkdirLock(workdir) if distributed.is_main_process() else contextlib.nullcontext()
+  with lock, preemption.StopRequest() as stop:  # A signal during the setup stops the run after its first step.
     run = experiment.build(config)
     images = data.load_train_images(config.data)
     checkpoints = checkpointing.manager(workdir, config.train.max_checkpoints)
