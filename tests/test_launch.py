@@ -2,6 +2,7 @@ import os
 import pathlib
 import re
 import shlex
+import signal
 import subprocess
 import time
 
@@ -64,7 +65,7 @@ def test_local_launch_runs_the_cli_with_python3_and_the_overrides():
 
 def test_slurm_launch_prepares_the_data_once_then_trains_in_one_step():
   env = {"CONFIG": "configs/daae.py", "WORKDIR": "/shared/w", "CACHE_DIR": "/shared/cache", "SLURM_CPUS_PER_TASK": "6"}
-  prepare, train = map(shlex.split, _dry(REPO / "launch" / "slurm.sbatch", TUPLE, **env).splitlines())
+  prepare, train = map(shlex.split, _dry(REPO / "launch" / "slurm.sbatch", TUPLE, **env).splitlines()[:2])
   config = ["--config=configs/daae.py", "--config.data.cache_dir=/shared/cache", TUPLE]
   assert prepare == ["srun", "-n1", "-N1", "python3", "-m", "dae_jax.prepare_data", *config]
   assert train == [
@@ -88,7 +89,11 @@ def test_slurm_script_binds_gpus_per_node_and_requeues():
   # One task per GPU, each seeing all of its node's GPUs: what JAX's local_device_ids=[SLURM_LOCALID] expects.
   assert "gpus-per-task" not in directives
   assert directives["gpus-per-node"] == directives["ntasks-per-node"]
-  assert "requeue" in directives and "signal" not in directives
+  assert "requeue" in directives
+  # USR1 to the batch shell ahead of the limit: it stops the step at a checkpoint, then requeues the job.
+  assert directives["signal"].startswith("B:USR1@")
+  dry = _dry(REPO / "launch" / "slurm.sbatch", CONFIG="configs/dvae.py", WORKDIR="/shared/w").splitlines()
+  assert dry[-1] == "on USR1: kill -USR1 <srun>; wait; scontrol requeue $SLURM_JOB_ID"
 
 
 def _executable(path, text):
@@ -201,3 +206,35 @@ def test_tpu_vm_setup_twice_updates_the_clone_and_keeps_the_interpreter(worker, 
 def test_tpu_vm_logs_follows_one_worker():
   out = shlex.split(_dry(REPO / "launch" / "tpu_vm.sh", "logs", "3"))
   assert "--worker=3" in out and out[-1] == '--command=tail -n 200 -F "$HOME"/dae_jax_logs/*.log'
+
+
+def test_slurm_script_on_usr1_stops_the_training_step_then_requeues_the_job(tmp_path):
+  """What SLURM does ahead of the time limit (--signal=B:USR1@...), with stand-ins for srun and scontrol."""
+  bin_dir = tmp_path / "bin"
+  _executable(
+    bin_dir / "srun",
+    'if [[ "$1" == "-n1" ]]; then exit 0; fi  # The data step.\n'
+    'trap \'echo "$@" > "$STOPPED"; exit 0\' USR1\n'
+    'touch "$STARTED"\n'
+    "while true; do sleep 0.05; done\n",
+  )
+  _executable(bin_dir / "scontrol", 'echo "$@" > "$REQUEUED"\n')
+  env = {
+    **os.environ,
+    "PATH": f"{bin_dir}:{os.environ['PATH']}",
+    "SLURM_JOB_ID": "42",
+    "CONFIG": "configs/dvae.py",
+    "WORKDIR": "/shared/w",
+    "STARTED": str(tmp_path / "started"),
+    "STOPPED": str(tmp_path / "stopped"),
+    "REQUEUED": str(tmp_path / "requeued"),
+  }
+  script = subprocess.Popen(["bash", str(REPO / "launch" / "slurm.sbatch")], env=env, stderr=subprocess.PIPE, text=True)
+  deadline = time.time() + 20
+  while not (tmp_path / "started").exists() and time.time() < deadline:
+    time.sleep(0.05)
+  script.send_signal(signal.SIGUSR1)
+  _, stderr = script.communicate(timeout=30)
+  assert script.returncode == 0, stderr
+  assert "--kill-on-bad-exit=1" in (tmp_path / "stopped").read_text()  # The training step got the signal...
+  assert (tmp_path / "requeued").read_text().split() == ["requeue", "42"]  # ...then the job was requeued.
