@@ -4,7 +4,7 @@ The workdir may be a local directory or a ``gs://`` URL (through ``storage``). T
 by tensorboardX, which needs no TensorFlow (it writes gs:// through google-cloud-storage).
 """
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 import json
 import os
 import time
@@ -63,13 +63,31 @@ def _lines(path):
   return _RewrittenLines(path) if storage.is_remote(path) else _AppendedLines(path)
 
 
+def drop_lines(path, drop: Callable[[dict], bool]) -> None:
+  """Rewrites the JSON-lines file without the records ``drop`` picks (atomically; nothing to do if none)."""
+  if not path.exists():
+    return
+  lines = path.read_text().splitlines(keepends=True)
+  kept = [line for line in lines if line.strip() and not drop(json.loads(line))]
+  if len(kept) != len(lines):
+    storage.write_text(path, "".join(kept))
+
+
+def is_eval_record(record: dict) -> bool:
+  return all(key == "step" or key.startswith("eval/") for key in record)
+
+
 class MetricsWriter:
   """Appends scalars to ``metrics.jsonl`` and TensorBoard; appending keeps a resumed run's history whole."""
 
-  def __init__(self, workdir: str):
+  def __init__(self, workdir: str, drop: Callable[[dict], bool] | None = None):
+    """``drop`` picks earlier records to remove first: a resumed run's lines after its checkpoint (it logs those
+    steps again), or an evaluation's own lines at the step it measures again."""
     import tensorboardX  # Only where metrics are written.
 
     directory = storage.path(workdir)
+    if drop is not None:
+      drop_lines(directory / METRICS_FILE, drop)
     self._jsonl = _lines(directory / METRICS_FILE)
     # tensorboardX names event files by the second and the host only: without a suffix of our own, a second
     # writer in the same second (eval right after training) would overwrite the first one's file. Nanoseconds

@@ -34,6 +34,32 @@ def write_bytes(target: epath.Path, data: bytes) -> None:
   temporary.replace(target)
 
 
+def remove_stale_temporaries(directory) -> list:
+  """Deletes the temporary files ``write_bytes`` left in ``directory`` when its process was killed mid-write
+  (those of live processes are being written right now); returns their names."""
+  removed = []
+  directory = path(directory)
+  if is_remote(directory) or not directory.is_dir():
+    return removed  # Uploads leave no temporary object behind.
+  for candidate in directory.glob(".*.tmp"):
+    pid = candidate.name.rsplit(".", 2)[-2]
+    if pid.isdigit() and not alive(int(pid)):
+      candidate.unlink(missing_ok=True)
+      removed.append(candidate.name)
+  return removed
+
+
+def alive(pid: int) -> bool:
+  """Whether process ``pid`` runs on this host."""
+  try:
+    os.kill(pid, 0)
+  except ProcessLookupError:
+    return False
+  except PermissionError:
+    return True
+  return True
+
+
 def write_text(target: epath.Path, text: str) -> None:
   write_bytes(target, text.encode())
 

@@ -151,6 +151,17 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
       checkpoints.close()
 
 
+def _open_outputs(run: Experiment, workdir: str, start: int) -> metrics_io.MetricsWriter:
+  """Process 0's side of a (re)start: what trains, leftovers of a killed run, config.json, the metrics writer."""
+  _log_devices(run, run.config.train.batch_size)
+  for folder in ("", "figures", "samples", "eval"):
+    for name in storage.remove_stale_temporaries(storage.path(workdir) / folder):
+      logging.info("Removed %s, left by a run killed while writing it.", name)
+  metrics_io.write_config(workdir, run.config)
+  # This run logs the steps after its checkpoint again: the earlier lines for them go.
+  return metrics_io.MetricsWriter(workdir, drop=lambda r: r["step"] > start and not metrics_io.is_eval_record(r))
+
+
 def _run(run: Experiment, images, workdir: str, checkpoints, stop: preemption.StopRequest):
   config = run.config
   writer = None
@@ -158,9 +169,7 @@ def _run(run: Experiment, images, workdir: str, checkpoints, stop: preemption.St
     example = loader.batch_at(images, config.seed, 0, config.train.batch_size)
     state = experiment.restore_or_init(run, checkpoints, example)
     if distributed.is_main_process():
-      _log_devices(run, config.train.batch_size)
-      metrics_io.write_config(workdir, config)
-      writer = metrics_io.MetricsWriter(workdir)
+      writer = _open_outputs(run, workdir, int(state.step))
     return _loop(run, state, images, workdir, checkpoints, writer, stop)
   finally:
     if writer:

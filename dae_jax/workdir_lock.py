@@ -32,20 +32,10 @@ def _me() -> dict:
   }
 
 
-def _alive(pid: int) -> bool:
-  try:
-    os.kill(pid, 0)
-  except ProcessLookupError:
-    return False
-  except PermissionError:  # Someone else's live process.
-    return True
-  return True
-
-
 def is_stale(holder: dict, me: dict) -> bool:
   if holder.get("slurm_job_id") and holder.get("slurm_job_id") == me["slurm_job_id"]:
     return True
-  return holder.get("host") == me["host"] and not _alive(int(holder.get("pid", -1)))
+  return holder.get("host") == me["host"] and not storage.alive(int(holder.get("pid", -1)))
 
 
 def _create_exclusively(path, text: str) -> bool:

@@ -1,5 +1,6 @@
 """The command line end to end, in subprocesses, on the tiny config (4 fake devices, inherited from conftest)."""
 
+import json
 import os
 import signal
 import subprocess
@@ -78,6 +79,8 @@ def test_a_run_killed_and_restarted_ends_bit_identical_to_an_uninterrupted_one(t
   resumed = _cli(*args, f"--workdir={killed_dir}")
   assert resumed.returncode == 0, resumed.stderr[-3000:]
   assert "Resuming from the checkpoint at step" in resumed.stderr
+  logged = [json.loads(line)["step"] for line in (killed_dir / "metrics.jsonl").read_text().splitlines()]
+  assert logged == sorted(set(logged)) and logged[-1] == 150  # One line per logged step, none twice.
   config = tiny_config("dvae", train__num_steps=150)
   for a, b in zip(_params(config, tmp_path / "whole"), _params(config, killed_dir)):
     np.testing.assert_array_equal(a, b)

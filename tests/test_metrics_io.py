@@ -154,3 +154,26 @@ def test_a_gs_workdir_holds_the_config_json_lines_and_events(gcs, tmp_path):
   events = _events(tmp_path)
   assert [e.step for e in events.Scalars("loss")] == [10, 20, 30]
   np.testing.assert_array_equal(_decoded(events.Images("figures/from_noise")[0]), _grid(0))
+
+
+def test_a_resume_drops_the_lines_it_logs_again_and_an_eval_replaces_its_own(tmp_path):
+  writer = metrics_io.MetricsWriter(str(tmp_path))
+  for step in (2, 4, 6):
+    writer.scalars(step, {"loss": float(step)})
+  writer.scalars(4, {"eval/from_noise_best_swd": 1.0})
+  writer.close()
+  resumed = metrics_io.MetricsWriter(
+    str(tmp_path), drop=lambda r: r["step"] > 4 and not metrics_io.is_eval_record(r)
+  )  # Resumed from the step-4 checkpoint: step 6 is logged again.
+  resumed.scalars(6, {"loss": 6.5})
+  resumed.close()
+  again = metrics_io.MetricsWriter(str(tmp_path), drop=lambda r: r["step"] == 4 and metrics_io.is_eval_record(r))
+  again.scalars(4, {"eval/from_noise_best_swd": 2.0})
+  again.close()
+  records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+  assert records == [
+    {"step": 2, "loss": 2.0},
+    {"step": 4, "loss": 4.0},
+    {"step": 6, "loss": 6.5},
+    {"step": 4, "eval/from_noise_best_swd": 2.0},
+  ]

@@ -77,7 +77,9 @@ def chain_gif(trajectory: np.ndarray) -> bytes:
 
 
 def _to_tensorboard(workdir, summary: dict, plot_png: bytes) -> None:
-  writer = metrics_io.MetricsWriter(workdir)
+  step = summary["step"]
+  # A second evaluation at the same step replaces the first one's lines instead of adding copies.
+  writer = metrics_io.MetricsWriter(workdir, drop=lambda r: r["step"] == step and metrics_io.is_eval_record(r))
   scalars = {f"eval/{name}_{key}": c[key] for name, c in summary["chains"].items() for key in ("best_swd", "final_swd")}
   writer.scalars(summary["step"], scalars)
   plot = np.asarray(Image.open(io.BytesIO(plot_png)).convert("RGB"))
