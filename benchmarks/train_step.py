@@ -79,8 +79,8 @@ class PlainFlaxDecoder(models.ConvDecoder):
   def __call__(self, z, use_running_average):
     widths = tuple(reversed(self.widths))
     base = self.image_size // 2 ** len(widths)
-    h = nn.Dense(base * base * widths[0], use_bias=False)(z)
-    h = nn.relu(models.batch_norm(use_running_average)(h)).reshape(z.shape[0], base, base, widths[0])
+    h = nn.Dense(base * base * widths[0], use_bias=False)(z).reshape(z.shape[0], base, base, widths[0])
+    h = nn.relu(models.batch_norm(use_running_average)(h))
     for width in widths[1:]:
       h = nn.ConvTranspose(width, (4, 4), strides=(2, 2), padding="SAME", use_bias=False)(h)
       h = nn.relu(models.batch_norm(use_running_average)(h))

@@ -1,7 +1,8 @@
 """DAAE: a denoising adversarial autoencoder. A latent discriminator tells the encodings from N(0, I) samples,
 which pushes the codes towards the prior, so decoded prior samples d(z) (Fig. 3's start) look like data.
 
-Paper run (CelebA 64x64, 20 epochs = 50,865 steps at batch 64; needs a prepared TFDS celeb_a, see README):
+Paper-sized run (CelebA 64x64, the paper's 20 epochs = 50,865 steps at batch 64, which is DCGAN's and the
+authors' code's batch size: the paper gives none; needs a prepared TFDS celeb_a, see README):
   python -m dae_jax.main --config=configs/daae.py --workdir=workdir/daae
   Wall time: about 10 hours on a 2-core CPU (~90 images/s, benchmarks/train_step.py); on one GPU, not yet measured.
   Expected (the paper's Figs. 1-3; not yet reproduced with this code): figures/fig1_from_noise.png shows rows of
@@ -18,7 +19,8 @@ Smoke test (:tiny, seconds; what the tests train): --config=configs/daae.py:tiny
 
 from dae_jax import config_lib
 
-# Everything not named here is the paper's setup (dae_jax/config_lib.py).
+# Everything not named here is dae_jax/config_lib.py's default: the paper's setup where the paper gives one
+# (batch 64 is DCGAN's and the authors' code's).
 DEMO = {
   "data.source": "lfw_faces",
   "data.image_size": 32,

@@ -1,7 +1,8 @@
 """DVAE: a denoising variational autoencoder, trained with BCE (summed over pixels) plus KL(q(z|x~) || N(0, I)).
 The encoder's posterior is sampled by reparameterisation in training; the chains decode its mean.
 
-Paper run (CelebA 64x64, 20 epochs = 50,865 steps at batch 64; needs a prepared TFDS celeb_a, see README):
+Paper-sized run (CelebA 64x64, the paper's 20 epochs = 50,865 steps at batch 64, which is DCGAN's and the
+authors' code's batch size: the paper gives none; needs a prepared TFDS celeb_a, see README):
   python -m dae_jax.main --config=configs/dvae.py --workdir=workdir/dvae
   Wall time: about 10 hours on a 2-core CPU (~90 images/s, benchmarks/train_step.py); on one GPU, not yet measured.
   Expected (the paper's Figs. 1-3; not yet reproduced with this code): figures/fig1_from_noise.png shows rows of
@@ -18,7 +19,8 @@ Smoke test (:tiny, seconds): --config=configs/dvae.py:tiny
 
 from dae_jax import config_lib
 
-# Everything not named here is the paper's setup (dae_jax/config_lib.py). No discriminator to shrink.
+# Everything not named here is dae_jax/config_lib.py's default: the paper's setup where the paper gives one
+# (batch 64 is DCGAN's and the authors' code's). No discriminator to shrink.
 DEMO = {
   "data.source": "lfw_faces",
   "data.image_size": 32,

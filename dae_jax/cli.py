@@ -4,6 +4,7 @@
 import logging as std_logging
 import os
 import sys
+import traceback
 
 from absl import flags, logging
 
@@ -15,13 +16,75 @@ def fail(message: str, code: int = 2):
   sys.exit(code)
 
 
+def _first_line(error: BaseException) -> str:
+  lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+  return lines[0] if lines else type(error).__name__
+
+
+def _causes(error: BaseException):
+  while error is not None:
+    yield error
+    error = error.__cause__ or error.__context__
+
+
+def _config_value(argv) -> str:
+  """What ``--config`` was given (``path`` or ``path:variant``), or ""."""
+  for index, arg in enumerate(argv):
+    if arg.startswith("--config="):
+      return arg.split("=", 1)[1]
+    if arg == "--config" and index + 1 < len(argv):
+      return argv[index + 1]
+  return ""
+
+
+def config_file_error_line(error: BaseException, argv) -> str | None:
+  """One line naming the file and line where running the config file failed; None if the error did not come
+  from the config file.
+
+  ml_collections lets a SyntaxError (or a NameError, ImportError, ...) from the file escape as it is, and wraps a
+  ValueError or TypeError in a new one whose text is a whole traceback; the original is in the chain of causes.
+  """
+  value = _config_value(argv)
+  path = os.path.abspath(value.split(":", 1)[0]) if value else ""
+  for cause in _causes(error):  # Outermost first: the exception that left the file, not what it handled.
+    if isinstance(cause, SyntaxError):
+      where, what = f"{cause.filename} line {cause.lineno}", f"{cause.msg}: {(cause.text or '').strip()}"
+    else:
+      frames = [f for f in traceback.extract_tb(cause.__traceback__) if path and os.path.abspath(f.filename) == path]
+      if not frames:
+        continue
+      where, what = f"{frames[-1].filename} line {frames[-1].lineno}", _first_line(cause)
+    return f"--config={value}: {where}: {type(cause).__name__}: {what}"
+  return None
+
+
+def _unknown_config_key_line(error: Exception, argv) -> str:
+  """ml_collections names only the last part of an unknown key ('pth'), and suggests one; the line names the
+  override as it was given."""
+  text = str(error.args[0] if error.args else error).replace("\\n", "\n").replace("\\'", "'")
+  key, *hint = [part.strip(" '\"") for part in text.splitlines() if part.strip(" '\"")]
+  overrides = [a.split("=")[0] for a in argv if a.startswith("--config.")]
+  named = [o for o in overrides if key in o.split(".")[1:]]
+  override = (named or overrides or ["--config"])[0]
+  return f"{override}: unknown config key {key!r}. {' '.join(hint)}".strip()
+
+
+def _unknown_flag_line(error: flags.UnrecognizedFlagError) -> str:
+  # absl keeps its suggestions only in the message: "... Did you mean: workdir ?".
+  suggested = str(error).partition("Did you mean:")[2].strip(" ?")
+  hint = f"; did you mean {', '.join('--' + s.strip() for s in suggested.split(','))}?" if suggested else ""
+  return f"--{error.flagname}: unknown flag{hint}"
+
+
 def flag_error_line(error: Exception, argv) -> str:
   """One line from the errors that flag and config-file parsing raise (some carry a whole traceback)."""
+  located = config_file_error_line(error, argv)
+  if located:
+    return located
+  if isinstance(error, flags.UnrecognizedFlagError):
+    return _unknown_flag_line(error)
   if isinstance(error, (KeyError, AttributeError)):  # An unknown config key; ml_collections suggests one.
-    text = str(error.args[0] if error.args else error).replace("\\n", "\n").replace("\\'", "'")
-    key, *hint = [part.strip(" '\"") for part in text.splitlines() if part.strip(" '\"")]
-    override = next((a.split("=")[0] for a in argv if a.startswith("--config.")), "--config")
-    return f"{override}: unknown config key {key!r}. {' '.join(hint)}".strip()
+    return _unknown_config_key_line(error, argv)
   lines = [line.strip() for line in str(error).splitlines() if line.strip()]
   if "Traceback (most recent call last)" in str(error):
     head = lines[0].split("Traceback (most recent call last)")[0].strip()
@@ -30,11 +93,17 @@ def flag_error_line(error: Exception, argv) -> str:
 
 
 def parse_flags(argv):
-  """``app.run``'s flags_parser: a bad flag or config override is one line and exit code 2."""
+  """``app.run``'s flags_parser: a bad flag or config override, or a config file that fails to run, is one line
+  and exit code 2."""
   try:
     return flags.FLAGS(argv)
   except (flags.Error, InputError, ValueError, KeyError, AttributeError) as e:
     fail(flag_error_line(e, argv))
+  except Exception as e:  # Anything else raised while the config file runs (SyntaxError, NameError, ...).
+    line = config_file_error_line(e, argv)
+    if line is None:
+      raise
+    fail(line)
 
 
 class _QuietLibraries:

@@ -6,8 +6,10 @@ Every key exists here, so a locked config turns a typo such as ``--config.noise.
 instead of a new key.
 """
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+import difflib
 import importlib.util
+import math
 import os
 from typing import Any
 
@@ -115,13 +117,55 @@ def _check_choice(name: str, value, allowed) -> None:
 
 
 def _check_positive(name: str, value, *, allow_zero: bool = False) -> None:
+  # NaN compares false with everything, so without the finiteness test it would pass and surface later as a
+  # diverged loss blamed on the learning rate.
+  bound = ">= 0" if allow_zero else "> 0"
+  if not math.isfinite(value):
+    raise InputError(f"{name}={value!r} is not allowed; it must be a finite number {bound}")
   if value < 0 or (value == 0 and not allow_zero):
-    bound = ">= 0" if allow_zero else "> 0"
     raise InputError(f"{name}={value!r} is not allowed; it must be {bound}")
 
 
+def _check_fraction(name: str, value) -> None:
+  """A value in [0, 1): Adam's decay rates and the dropout rate."""
+  if not (math.isfinite(value) and 0 <= value < 1):
+    raise InputError(f"{name}={value!r} is not allowed; it must be a finite number >= 0 and < 1")
+
+
+def _keys(config: ml_collections.ConfigDict, prefix: str = "") -> Iterator[str]:
+  """Every dotted key, groups included."""
+  for name, value in config.items():
+    yield prefix + name
+    if isinstance(value, ml_collections.ConfigDict):
+      yield from _keys(value, f"{prefix}{name}.")
+
+
+def _closest_key(dotted: str, known: set) -> str:
+  group, _, name = dotted.rpartition(".")
+  siblings = sorted(k.rpartition(".")[2] for k in known if k.rpartition(".")[0] == group)
+  close = difflib.get_close_matches(name, siblings, n=1)
+  if close:
+    return f"did you mean {(group + '.' if group else '') + close[0]!r}?"
+  return f"{group or 'the top level'} has {', '.join(siblings)}"
+
+
+def check_known_keys(config: ml_collections.ConfigDict, reference: ml_collections.ConfigDict) -> None:
+  """An InputError naming the first key of ``config`` that ``reference`` lacks.
+
+  A config file's ``get_config`` runs before the config is locked, so ``config.model.fooo = 1`` there adds a key
+  that nothing reads: the run would otherwise ignore it in silence.
+  """
+  known = set(_keys(reference))
+  unknown = next((k for k in _keys(config) if k not in known), None)
+  if unknown is not None:
+    raise InputError(
+      f"config key {unknown!r} is not one dae_jax knows (config_lib.default_config); {_closest_key(unknown, known)}"
+    )
+
+
 def validate(config: ml_collections.ConfigDict) -> None:
-  """Raises InputError naming the first bad value and what is allowed."""
+  """Raises InputError naming the first bad value and what is allowed, or a key the defaults do not have."""
+  check_known_keys(config, default_config())
   _check_choice("model.objective", config.model.objective, tuple(objectives.OBJECTIVES))
   _check_choice("model.architecture", config.model.architecture, ARCHITECTURES)
   _check_choice("loss.reconstruction", config.loss.reconstruction, tuple(objectives.RECONSTRUCTION_LOSSES))
@@ -152,6 +196,12 @@ def validate(config: ml_collections.ConfigDict) -> None:
   _check_positive("eval.swd_patches_per_image", config.eval.swd_patches_per_image)
   _check_positive("loss.kl_weight", config.loss.kl_weight, allow_zero=True)
   _check_positive("loss.adversarial_weight", config.loss.adversarial_weight, allow_zero=True)
+  _check_fraction("optim.b1", config.optim.b1)
+  _check_fraction("optim.b2", config.optim.b2)
+  _check_fraction("model.disc_dropout", config.model.disc_dropout)
+  _check_positive("model.leaky_relu_slope", config.model.leaky_relu_slope, allow_zero=True)
+  _check_positive("eval.nguyen_step_size", config.eval.nguyen_step_size)
+  _check_positive("eval.nguyen_noise_std", config.eval.nguyen_noise_std, allow_zero=True)
   widths = tuple(config.model.widths)
   if not widths or any(w <= 0 for w in widths):
     raise InputError(f"model.widths={widths!r} is not allowed; give one or more positive channel counts")

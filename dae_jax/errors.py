@@ -9,5 +9,9 @@ class InputError(ValueError):
   """A user-supplied value is not allowed; the message names it and what is allowed."""
 
 
+class CheckpointError(RuntimeError):
+  """No checkpoint in the workdir can be restored; the CLI exits 1 with the one line naming them."""
+
+
 class TrainingDiverged(RuntimeError):
   """A loss became NaN or infinite; training stops instead of writing garbage checkpoints."""

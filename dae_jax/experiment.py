@@ -12,7 +12,7 @@ import ml_collections
 import numpy as np
 import optax
 
-from dae_jax import checkpointing, config_lib, models, objectives, rng, sharding, train_state
+from dae_jax import checkpointing, config_lib, metrics_io, models, objectives, rng, sharding, storage, train_state
 from dae_jax.errors import InputError
 from dae_jax.train_step import StepSpec
 
@@ -87,7 +87,57 @@ def initial_state(experiment: Experiment, example_batch: np.ndarray) -> train_st
   )
 
 
+# What the saved arrays are: their shapes and the functions they compute. Everything else (steps, intervals,
+# chain settings, optimiser, noise, loss weights, data source, seed) may change between the runs of one workdir.
+_ALWAYS_FITTING = ("model.objective", "model.architecture", "model.latent_dim", "data.image_size", "data.channels")
+_BY_ARCHITECTURE = {"conv": ("model.widths",), "mlp": ("model.mlp_hidden",)}
+# The discriminator's layers and slope; its dropout is a training regulariser, like the learning rate.
+_ADVERSARIAL = ("model.disc_hidden", "model.leaky_relu_slope")
+
+
+def _lookup(config, dotted: str):
+  group, name = dotted.split(".")
+  value = config.get(group, {}).get(name)
+  return tuple(value) if isinstance(value, list | tuple) else value
+
+
+def fitting_keys(config: ml_collections.ConfigDict) -> tuple:
+  """The keys on which a config must agree with the run that wrote a checkpoint for it to restore that run."""
+  keys = _ALWAYS_FITTING + _BY_ARCHITECTURE.get(_lookup(config, "model.architecture"), ())
+  objective = objectives.OBJECTIVES.get(_lookup(config, "model.objective"))
+  return keys + (_ADVERSARIAL if objective and objective.adversarial else ())
+
+
+def config_differences(given: ml_collections.ConfigDict, recorded: ml_collections.ConfigDict) -> list[str]:
+  """``"key: recorded in the workdir, given given"`` for each fitting key that differs. Keys of a part that only
+  one of the two has (a DAAE's discriminator against a DVAE) follow from a difference already named; a key the
+  recorded config lacks (written before the key existed) is not compared."""
+  shared = [key for key in fitting_keys(given) if key in fitting_keys(recorded)]
+  differences = []
+  for key in shared:
+    old, new = _lookup(recorded, key), _lookup(given, key)
+    if old is not None and old != new:
+      differences.append(f"{key}: {old} in the workdir, {new} given")
+  return differences
+
+
+def check_fits_workdir(config: ml_collections.ConfigDict, workdir: str) -> None:
+  """InputError naming every fitting key on which ``config`` differs from the workdir's ``config.json``."""
+  if not (storage.path(workdir) / metrics_io.CONFIG_FILE).exists():
+    return
+  differences = config_differences(config, metrics_io.read_config(workdir))
+  if differences:
+    raise InputError(
+      f"--config does not match the run in {workdir}: {'; '.join(differences)} "
+      "(give the run's own config, or start another workdir)"
+    )
+
+
 def restore_or_init(experiment: Experiment, checkpoints, example_batch: np.ndarray) -> train_state.TrainState:
+  """The newest checkpoint that restores (damaged newer ones are moved aside), else fresh parameters. A config
+  that does not fit the workdir's run is refused before any checkpoint is read."""
+  if checkpoints.all_steps():
+    check_fits_workdir(experiment.config, str(checkpoints.directory.parent))
   state = initial_state(experiment, example_batch)
   restored = checkpointing.restore_latest(checkpoints, state)
   if restored is None:
@@ -98,12 +148,16 @@ def restore_or_init(experiment: Experiment, checkpoints, example_batch: np.ndarr
 
 
 def restore(config: ml_collections.ConfigDict, workdir: str) -> tuple:
-  """(experiment, state) for the latest checkpoint in ``workdir``, or an InputError when there is none."""
+  """(experiment, state) for the newest checkpoint in ``workdir`` that restores, read-only: damaged newer ones
+  are skipped with a warning, never moved. InputError when there is none or ``config`` does not fit the run."""
   experiment = build(config)
-  checkpoints = checkpointing.manager(workdir, config.train.max_checkpoints)
+  check_fits_workdir(config, workdir)
+  checkpoints = checkpointing.manager(workdir, config.train.max_checkpoints, read_only=True)
   example = np.zeros((config.train.batch_size, *experiment.data_shape), np.float32)
-  state = checkpointing.restore_latest(checkpoints, initial_state(experiment, example))
-  checkpoints.close()
+  try:
+    state = checkpointing.restore_latest(checkpoints, initial_state(experiment, example), read_only=True)
+  finally:
+    checkpoints.close()
   if state is None:
     raise InputError(f"--workdir={workdir!r} holds no checkpoint; train first with --mode=train")
   return experiment, state

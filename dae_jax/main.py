@@ -8,7 +8,7 @@ from absl import app, flags, logging
 from ml_collections import config_flags
 
 from dae_jax import cli
-from dae_jax.errors import InputError, TrainingDiverged
+from dae_jax.errors import CheckpointError, InputError, TrainingDiverged
 
 _CONFIG = config_flags.DEFINE_config_file(
   "config", None, "Config file, e.g. configs/daae.py or configs/daae.py:demo.", lock_config=True
@@ -66,7 +66,7 @@ def main(argv):
     _dispatch(config, _WORKDIR.value)
   except InputError as e:
     cli.fail(str(e))
-  except TrainingDiverged as e:
+  except (TrainingDiverged, CheckpointError) as e:
     cli.fail(str(e), code=1)
 
 

@@ -52,7 +52,11 @@ class ConvEncoder(nn.Module):
 
 
 class ConvDecoder(nn.Module):
-  """Dense to a (size / 2^L)^2 map, then L fractionally-strided convs; BatchNorm + ReLU between; logits out."""
+  """Dense to a (size / 2^L)^2 map, then L fractionally-strided convs; BatchNorm + ReLU between; logits out.
+
+  Every BatchNorm normalises per channel, the first one included: it follows the reshape to the map, as in
+  DCGAN, so it has ``widths[-1]`` features rather than one per dense output.
+  """
 
   widths: Sequence[int]
   image_size: int
@@ -62,9 +66,8 @@ class ConvDecoder(nn.Module):
   def __call__(self, z: jax.Array, use_running_average: bool) -> jax.Array:
     widths = tuple(reversed(self.widths))
     base = self.image_size // 2 ** len(widths)
-    h = nn.Dense(base * base * widths[0], use_bias=False)(z)
+    h = nn.Dense(base * base * widths[0], use_bias=False)(z).reshape(z.shape[0], base, base, widths[0])
     h = nn.relu(batch_norm(use_running_average)(h))
-    h = h.reshape(z.shape[0], base, base, widths[0])
     for width in widths[1:]:
       h = nn.relu(batch_norm(use_running_average)(UpConv(width, use_bias=False)(h)))
     return UpConv(self.channels)(h)

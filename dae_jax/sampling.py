@@ -13,13 +13,14 @@ Nguyen et al. (2017) transition with ``step_size`` < 1 and ``step_noise_std`` > 
 from collections.abc import Callable, Sequence
 import dataclasses
 import functools
+import math
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from dae_jax import models, sharding
+from dae_jax import config_lib, models, sharding
 from dae_jax.errors import InputError
 
 
@@ -33,6 +34,25 @@ class ChainSpec:
   batchnorm: str = "batch"
   # DVAE only: decode a posterior sample instead of the posterior mean.
   posterior_sample: bool = False
+
+  def __post_init__(self):
+    # Checked here, not at use: a bad spec would otherwise fail inside jit, or ("bogus" batchnorm) be taken as
+    # "batch" in silence.
+    if self.batchnorm not in config_lib.BATCHNORM_MODES:
+      raise InputError(
+        f"ChainSpec batchnorm={self.batchnorm!r} is not allowed; choose one of {', '.join(config_lib.BATCHNORM_MODES)}"
+      )
+    for name in ("noise_std", "step_noise_std", "step_size"):
+      _check_number(name, getattr(self, name), allow_zero=name != "step_size")
+    if not isinstance(self.posterior_sample, bool):
+      raise InputError(f"ChainSpec posterior_sample={self.posterior_sample!r} is not allowed; it must be True or False")
+
+
+def _check_number(name: str, value, *, allow_zero: bool) -> None:
+  bound = ">= 0" if allow_zero else "> 0"
+  is_number = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+  if not (is_number and math.isfinite(value) and (value > 0 or (allow_zero and value == 0))):
+    raise InputError(f"ChainSpec {name}={value!r} is not allowed; it must be a finite number {bound}")
 
 
 def spec_from_config(chain_config, *, noise_std: float = 0.0) -> ChainSpec:
@@ -113,13 +133,31 @@ def shard_chains(x0: jax.Array, mesh: jax.sharding.Mesh) -> jax.Array:
 
 
 def check_chain_args(x0, n, data_shape: Sequence[int]) -> None:
+  """x0 must be float images of the model's shape with values in [0, 1], and n a Python int >= 0.
+
+  The value check needs concrete numbers, so it runs when ``x0`` is an array and is skipped when it is a tracer
+  (under ``jax.jit`` only the shape and dtype are known): check a jitted call's x0 before jitting, as
+  ``compiled_chain`` does.
+  """
   data_shape = tuple(data_shape)
   if x0.ndim != len(data_shape) + 1 or tuple(x0.shape[1:]) != data_shape:
     raise InputError(
       f"sample_chain x0 has shape {tuple(x0.shape)}; expected (batch, {', '.join(map(str, data_shape))})"
     )
+  if not jnp.issubdtype(x0.dtype, jnp.floating):
+    raise InputError(
+      f"sample_chain x0 has dtype {x0.dtype}; expected floats in [0, 1] (for uint8 images, pass x0 / 255)"
+    )
   if not isinstance(n, int) or n < 0:
     raise InputError(f"sample_chain n={n!r} is not allowed; it must be a Python int >= 0 (static under jit)")
+  if not isinstance(x0, jax.core.Tracer):
+    _check_unit_interval(x0)
+
+
+def _check_unit_interval(x0) -> None:
+  low, high = (float(v) for v in jax.device_get((jnp.min(x0), jnp.max(x0))))
+  if not (low >= 0.0 and high <= 1.0):  # False for NaN too.
+    raise InputError(f"sample_chain x0 holds values from {low} to {high}; expected floats in [0, 1]")
 
 
 def make_sample_chain(

@@ -6,10 +6,13 @@ itself. Without TensorFlow, epath reaches gs:// through gcsfs; with it, through 
 ``EPATH_USE_TF=false``.
 """
 
+import errno
 import io
 import os
 
 from etils import epath
+
+from dae_jax.errors import InputError
 
 
 def is_remote(location) -> bool:
@@ -70,3 +73,14 @@ def encoded(save, **kwargs) -> bytes:
   buffer = io.BytesIO()
   save(buffer, **kwargs)
   return buffer.getvalue()
+
+
+def unwritable(name: str, location, error: OSError) -> InputError:
+  """The one-line error for a directory that cannot be created or written, e.g. ``unwritable("--workdir", ...)``:
+  names the location as given, the reason, and the path that failed when that is another one."""
+  reason = error.strerror or str(error)
+  if error.errno in (errno.EEXIST, errno.ENOTDIR):
+    reason = f"a file is in the way ({reason})"
+  failed = os.fspath(error.filename) if error.filename is not None else ""
+  where = f" at {failed}" if failed and failed != os.fspath(location) else ""
+  return InputError(f"{name}={os.fspath(location)!r} cannot be created or written: {reason}{where}")

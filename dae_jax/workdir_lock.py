@@ -48,8 +48,12 @@ def _create_exclusively(path, text: str) -> bool:
     descriptor = os.open(os.fspath(path), os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
   except FileExistsError:
     return False
-  with os.fdopen(descriptor, "w") as f:
-    f.write(text)
+  try:
+    with os.fdopen(descriptor, "w") as f:
+      f.write(text)
+  except OSError:  # A full disk: an empty lock would name no holder and refuse every later run.
+    os.unlink(os.fspath(path))
+    raise
   return True
 
 
@@ -61,6 +65,13 @@ class WorkdirLock:
     self._me = _me()
 
   def __enter__(self):
+    try:
+      self._take()
+    except OSError as error:  # The lock is the run's first write: a workdir that cannot hold files fails here.
+      raise storage.unwritable("--workdir", self.path.parent, error) from None
+    return self
+
+  def _take(self) -> None:
     self.path.parent.mkdir(parents=True, exist_ok=True)
     text = json.dumps(self._me)
     while not _create_exclusively(self.path, text):
@@ -76,7 +87,6 @@ class WorkdirLock:
         )
       logging.warning("Taking over the lock of pid %s on %s, which is gone.", holder.get("pid"), holder.get("host"))
       self.path.unlink(missing_ok=True)
-    return self
 
   def __exit__(self, *exc_info):
     try:

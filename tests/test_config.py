@@ -75,3 +75,90 @@ def test_from_file_gives_what_the_command_line_gives():
     config.train.num_stpes = 3  # Locked, like --config.
   with pytest.raises(InputError, match=r"config file 'configs/nope.py' does not exist"):
     config_lib.from_file("configs/nope.py")
+
+
+def _float_keys(tree: dict, prefix: str = "") -> list:
+  keys = []
+  for name, value in tree.items():
+    if isinstance(value, dict):
+      keys += _float_keys(value, f"{prefix}{name}.")
+    elif isinstance(value, float):
+      keys.append(prefix + name)
+  return keys
+
+
+FLOAT_KEYS = _float_keys(config_lib.default_config().to_dict())
+
+
+def test_the_defaults_have_the_float_keys_this_file_checks():
+  # A new float key joins the non-finite check below by itself; this pins that the walk finds them.
+  assert {"noise.sigma", "optim.learning_rate", "optim.b1", "chain.step_size", "model.disc_dropout"} <= set(FLOAT_KEYS)
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")])
+@pytest.mark.parametrize("field", FLOAT_KEYS)
+def test_every_non_finite_float_is_named_as_itself(field, value):
+  config = importlib.import_module("configs.daae").get_config("tiny")
+  group, name = field.split(".")
+  config[group][name] = value
+  with pytest.raises(InputError) as error:
+    config_lib.validate(config)
+  assert str(error.value).startswith(f"{field}={value!r} is not allowed; it must be a finite number"), error.value
+  assert "\n" not in str(error.value)
+
+
+def test_a_nan_sigma_says_what_is_allowed_and_does_not_blame_the_learning_rate():
+  config = importlib.import_module("configs.dae").get_config("tiny")
+  config.noise.sigma = float("nan")
+  with pytest.raises(InputError) as error:
+    config_lib.validate(config)
+  assert str(error.value) == "noise.sigma=nan is not allowed; it must be a finite number > 0"
+
+
+@pytest.mark.parametrize(
+  "field,value,message",
+  [
+    ("optim.b1", 1.0, r"optim.b1=1.0 is not allowed; it must be a finite number >= 0 and < 1"),
+    ("optim.b2", -0.1, r"optim.b2=-0.1 is not allowed"),
+    ("model.disc_dropout", 1.5, r"model.disc_dropout=1.5 is not allowed"),
+    ("eval.nguyen_step_size", 0.0, r"eval.nguyen_step_size=0.0 is not allowed; it must be > 0"),
+    ("model.leaky_relu_slope", -0.2, r"model.leaky_relu_slope=-0.2 is not allowed; it must be >= 0"),
+  ],
+)
+def test_floats_out_of_their_range_are_one_clear_line(field, value, message):
+  config = importlib.import_module("configs.dvae").get_config("tiny")
+  group, name = field.split(".")
+  config[group][name] = value
+  with pytest.raises(InputError, match=message):
+    config_lib.validate(config)
+
+
+def _default_with(**extra):
+  config = config_lib.default_config()  # Unlocked, as inside a config file's get_config.
+  for dotted, value in extra.items():
+    group, _, name = dotted.rpartition("__")
+    (config[group] if group else config)[name] = value
+  return config
+
+
+@pytest.mark.parametrize(
+  "extra,message",
+  [
+    ({"model__foo": 1}, r"config key 'model.foo' is not one dae_jax knows .*; model has architecture, disc_dropout"),
+    ({"model__widht": (8,)}, r"config key 'model.widht' .*; did you mean 'model.widths'\?"),
+    ({"trian": 3}, r"config key 'trian' .*; did you mean 'train'\?"),
+  ],
+)
+def test_a_key_the_defaults_do_not_know_is_an_error_naming_it(extra, message):
+  with pytest.raises(InputError, match=message) as error:
+    config_lib.validate(_default_with(**extra))
+  assert "\n" not in str(error.value)
+
+
+def test_the_known_key_check_compares_with_any_reference_tree():
+  theory = importlib.import_module("configs.theory").get_config("tiny")
+  config_lib.check_known_keys(theory, importlib.import_module("configs.theory").get_config())
+  theory.unlock()
+  theory.hiden = (4,)
+  with pytest.raises(InputError, match=r"config key 'hiden' .*; did you mean 'hidden'\?"):
+    config_lib.check_known_keys(theory, importlib.import_module("configs.theory").get_config())

@@ -54,13 +54,27 @@ def test_eval_writes_the_summary_figures_and_the_linear_probe(tmp_path):
   assert result.returncode == 0, result.stderr[-3000:]
   summary = json.loads((tmp_path / "run" / "eval" / "summary.json").read_text())
   assert summary["reference"].startswith("2 images of the test split")
-  assert set(summary["chains"]) == {"from_noise", "noise_injection", "from_prior", "nguyen"}
+  assert set(summary["chains"]) == {"from_noise", "noise_injection", "from_prior", "from_prior_eq11", "nguyen"}
   assert len(summary["chains"]["from_noise"]["swd"]) == 5 and len(summary["chains"]["nguyen"]["swd"]) == 9
   for chain in summary["chains"].values():
     assert chain["best_swd"] == min(chain["swd"]) and chain["swd"][chain["best_step"]] == chain["best_swd"]
   assert summary["reconstruction"]["corrupted"]["mse_per_pixel"] > 0
-  assert "| from_noise |" in (tmp_path / "run" / "eval" / "summary.md").read_text()
-  for name in ("eval_swd_along_chains.png", "chain_from_noise.gif", "fig1_from_noise_eval.png"):
+  # Both readings of Fig. 3 start from the same d(z); only the caption's injects noise, so they part after it.
+  caption, eq11 = summary["chains"]["from_prior"]["swd"], summary["chains"]["from_prior_eq11"]["swd"]
+  assert caption[0] == eq11[0] and caption[1:] != eq11[1:]
+  match = summary["prior_match"]
+  assert match["num_codes"] == 2 and match["images"].startswith("2 images of the test split")
+  assert 0 <= match["probe_accuracy"] <= 1 and match["frechet_distance"] >= 0 and "discriminator_accuracy" not in match
+  markdown = (tmp_path / "run" / "eval" / "summary.md").read_text()
+  assert "| from_noise |" in markdown and "| from_prior_eq11 |" in markdown
+  assert f"| quadratic probe accuracy | {match['probe_accuracy']:.3f} | 0.5 |" in markdown
+  for name in (
+    "eval_swd_along_chains.png",
+    "chain_from_noise.gif",
+    "fig1_from_noise_eval.png",
+    "fig3_from_prior_eval.png",
+    "fig3_from_prior_eq11_eval.png",
+  ):
     assert (tmp_path / "run" / "figures" / name).stat().st_size > 500
   probe = summary["linear_probe"]
   assert len(probe["accuracy"]) == 40 and all(0 <= a <= 1 for a in probe["accuracy"])

@@ -3,11 +3,11 @@ sample, eval and load_sampler, with every output checked in the emulator's bucke
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 
+import gcs_emulator
 import pytest
 
 from conftest import REPO
@@ -16,46 +16,14 @@ pytestmark = pytest.mark.slow
 BUCKET = "dae-jax-test"
 
 
-def _free_port() -> int:
-  with socket.socket() as s:
-    s.bind(("127.0.0.1", 0))
-    return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def emulator():
-  port = _free_port()
-  server = subprocess.Popen(
-    [
-      sys.executable,
-      "-m",
-      "gcp_storage_emulator",
-      "start",
-      "--host=127.0.0.1",
-      f"--port={port}",
-      "--in-memory",
-      f"--default-bucket={BUCKET}",
-      "--quiet",
-    ],
-    stdout=subprocess.DEVNULL,
-    stderr=subprocess.DEVNULL,
-  )
-  url = f"http://127.0.0.1:{port}"
-  deadline = time.time() + 30
-  while time.time() < deadline:
-    try:
-      socket.create_connection(("127.0.0.1", port), timeout=1).close()
-      break
-    except OSError:
-      time.sleep(0.2)
-  env = {
-    "STORAGE_EMULATOR_HOST": url,  # gcsfs (under etils.epath) and google-cloud-storage (under tensorboardX).
-    "TENSORSTORE_GCS_HTTP_URL": url,  # tensorstore, under orbax.
-    "EPATH_USE_TF": "false",  # TensorFlow's gfile would go to the real GCS, not the emulator.
-  }
-  yield env
-  server.kill()
-  server.wait()
+  with gcs_emulator.serve(BUCKET) as url:
+    yield {
+      "STORAGE_EMULATOR_HOST": url,  # gcsfs (under etils.epath) and google-cloud-storage (under tensorboardX).
+      "TENSORSTORE_GCS_HTTP_URL": url,  # tensorstore, under orbax.
+      "EPATH_USE_TF": "false",  # TensorFlow's gfile would go to the real GCS, not the emulator.
+    }
 
 
 def _objects(env) -> list:
@@ -99,12 +67,16 @@ def test_a_gs_workdir_trains_resumes_samples_and_evaluates(emulator, tmp_path):
     stderr=subprocess.DEVNULL,
     env={**os.environ, **emulator},
   )
+  # Killed as soon as the step-20 save has begun (mid-save or just after it); step 10 is committed by then.
   deadline = time.time() + 240
-  while not any(n.startswith("run/checkpoints/10/") for n in _objects(emulator)) and time.time() < deadline:
-    time.sleep(0.5)
+  while not any(n.startswith("run/checkpoints/20/") for n in _objects(emulator)) and time.time() < deadline:
+    time.sleep(0.02)
   killed.send_signal(signal.SIGKILL)
   killed.wait()
-  assert any(n.startswith("run/checkpoints/10/") for n in _objects(emulator)), _objects(emulator)
+  names = _objects(emulator)
+  assert any(n.startswith("run/checkpoints/20/") for n in names), names
+  assert "run/checkpoints/10/commit_success.txt" in names, names
+  assert not any(n.startswith("run/checkpoints/40/") for n in names), "the kill came too late to test a resume"
 
   resumed = _cli(emulator, f"--workdir={workdir}", *steps)
   assert resumed.returncode == 0, resumed.stderr[-3000:]
@@ -117,7 +89,7 @@ def test_a_gs_workdir_trains_resumes_samples_and_evaluates(emulator, tmp_path):
     "run/figures/fig3_from_prior_step0000040.png",
   ):
     assert expected in names, names
-  assert any(n.startswith("run/checkpoints/40/") for n in names)
+  assert "run/checkpoints/40/commit_success.txt" in names
   assert any(n.startswith("run/tensorboard/") for n in names)
 
   for mode, outputs in (

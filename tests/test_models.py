@@ -1,5 +1,6 @@
 import jax
 import jax.numpy as jnp
+import numpy as np
 import pytest
 
 from dae_jax import config_lib, models, objectives
@@ -60,3 +61,25 @@ def test_mlp_autoencoder_for_vector_data(objective):
   assert autoencoder.apply(variables, x).shape == (10, 16)
   mean, _ = autoencoder.apply(variables, x, method=autoencoder.encode)
   assert mean.shape == (10, 3)
+
+
+@pytest.mark.parametrize("widths", [(8, 16), (4, 8, 12)])
+def test_decoder_first_batchnorm_normalises_each_channel_of_the_map(widths):
+  decoder = models.ConvDecoder(widths, 32, 1)
+  z = jax.random.normal(jax.random.PRNGKey(0), (16, 5))
+  variables = decoder.init(jax.random.PRNGKey(1), z, False)
+  assert variables["batch_stats"]["BatchNorm_0"]["mean"].shape == (widths[-1],)  # DCGAN's, not one per output.
+  _, state = decoder.apply(
+    variables,
+    z,
+    False,
+    mutable=["batch_stats", "intermediates"],
+    capture_intermediates=lambda m, _: m.name == "BatchNorm_0",
+  )
+  (normalised,) = state["intermediates"]["BatchNorm_0"]["__call__"]
+  base = 32 // 2 ** len(widths)
+  assert normalised.shape == (16, base, base, widths[-1])
+  # Statistics over batch and positions together: each channel is standardised, single positions are not.
+  np.testing.assert_allclose(normalised.mean((0, 1, 2)), 0, atol=1e-5)
+  np.testing.assert_allclose(normalised.var((0, 1, 2)), 1, atol=1e-3)
+  assert float(jnp.abs(normalised.mean(0)).max()) > 0.05

@@ -138,3 +138,78 @@ def test_compiled_chain_matches_sample_chain_and_compiles_once_per_model_and_spe
   np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)
   with pytest.raises(InputError, match="n=-2 is not allowed"):
     sampling.compiled_chain(run.spec.autoencoder, run.data_shape, run.spec.latent_dim, spec, params, key, x0, -2)
+
+
+@pytest.mark.parametrize(
+  "fields,message",
+  [
+    ({"batchnorm": "bogus"}, r"ChainSpec batchnorm='bogus' is not allowed; choose one of batch, running"),
+    ({"noise_std": float("nan")}, r"ChainSpec noise_std=nan is not allowed; it must be a finite number >= 0"),
+    ({"noise_std": -0.1}, r"ChainSpec noise_std=-0.1 is not allowed"),
+    ({"step_noise_std": float("inf")}, r"ChainSpec step_noise_std=inf is not allowed"),
+    ({"step_size": 0.0}, r"ChainSpec step_size=0.0 is not allowed; it must be a finite number > 0"),
+    ({"step_size": float("nan")}, r"ChainSpec step_size=nan is not allowed"),
+    ({"step_size": "1"}, r"ChainSpec step_size='1' is not allowed"),
+    ({"posterior_sample": "yes"}, r"ChainSpec posterior_sample='yes' is not allowed; it must be True or False"),
+  ],
+)
+def test_chain_spec_rejects_bad_fields_in_one_line(fields, message):
+  with pytest.raises(InputError, match=message) as error:
+    sampling.ChainSpec(**fields)
+  assert "\n" not in str(error.value)
+
+
+def test_chain_spec_accepts_ints_and_numpy_numbers_and_stays_a_hashable_value():
+  spec = sampling.ChainSpec(noise_std=0, step_size=np.float32(0.5), step_noise_std=1, batchnorm="running")
+  assert spec == sampling.ChainSpec(noise_std=0, step_size=np.float32(0.5), step_noise_std=1, batchnorm="running")
+  assert hash(spec) == hash(sampling.ChainSpec(noise_std=0, step_size=0.5, step_noise_std=1, batchnorm="running"))
+
+
+@pytest.mark.parametrize(
+  "x0,message",
+  [
+    (np.full((2, 32, 32, 1), 128, np.uint8), r"x0 has dtype uint8; expected floats in \[0, 1\] \(for uint8 images"),
+    (np.zeros((2, 32, 32, 1), np.int32), r"x0 has dtype int32"),
+    (np.full((2, 32, 32, 1), 1.5, np.float32), r"x0 holds values from 1.5 to 1.5; expected floats in \[0, 1\]"),
+    (np.full((2, 32, 32, 1), -0.25, np.float32), r"x0 holds values from -0.25 to -0.25"),
+    (np.where(np.arange(2048).reshape(2, 32, 32, 1) == 7, np.nan, 0.5).astype(np.float32), r"x0 holds values"),
+  ],
+)
+def test_sample_chain_rejects_x0_that_is_not_floats_in_the_unit_interval(trained_dae, x0, message):
+  run, params = trained_dae
+  sample_chain = sampling.make_sample_chain(run.spec.autoencoder, run.data_shape, run.spec.latent_dim)
+  for given in (x0, jnp.asarray(x0)):
+    with pytest.raises(InputError, match=message) as error:
+      sample_chain(params, jax.random.PRNGKey(0), given, 1)
+    assert "\n" not in str(error.value)
+  with pytest.raises(InputError, match=message):
+    sampling.compiled_chain(
+      run.spec.autoencoder,
+      run.data_shape,
+      run.spec.latent_dim,
+      sampling.ChainSpec(),
+      params,
+      jax.random.PRNGKey(0),
+      x0,
+      1,
+    )
+
+
+def test_under_jit_only_the_dtype_and_shape_of_x0_are_checked(trained_dae):
+  run, params = trained_dae
+  sample_chain = jax.jit(
+    sampling.make_sample_chain(run.spec.autoencoder, run.data_shape, run.spec.latent_dim), static_argnums=3
+  )
+  # Values are unknown while tracing, so an out-of-range start runs (as the docstring says)...
+  trajectory = sample_chain(params, jax.random.PRNGKey(0), jnp.full((2, 32, 32, 1), 1.5), 1)
+  assert float(trajectory[0].max()) == 1.5
+  # ...while a wrong dtype is still caught at trace time.
+  with pytest.raises(InputError, match=r"x0 has dtype uint8"):
+    sample_chain(params, jax.random.PRNGKey(0), jnp.zeros((2, 32, 32, 1), jnp.uint8), 1)
+
+
+def test_the_unit_interval_bounds_themselves_are_allowed(trained_dae):
+  run, params = trained_dae
+  sample_chain = sampling.make_sample_chain(run.spec.autoencoder, run.data_shape, run.spec.latent_dim)
+  x0 = jnp.concatenate([jnp.zeros((1, 32, 32, 1)), jnp.ones((1, 32, 32, 1))])
+  assert sample_chain(params, jax.random.PRNGKey(0), x0, 1).shape == (2, 2, 32, 32, 1)

@@ -15,8 +15,17 @@ from dae_jax.errors import InputError
 DECODER = "pillow"
 
 
+def _source_files(data_config, path: str) -> dict | None:
+  """The fingerprint of the files a build reads; None for TFDS, whose prepared data is versioned by TFDS."""
+  if data_config.source == "celeba_files":
+    return cache.source_fingerprint(celeba_files.source_files(path), image_files.IMAGE_EXTENSIONS)
+  if data_config.source == "images":
+    return cache.source_fingerprint([path], image_files.IMAGE_EXTENSIONS)
+  return None
+
+
 def describe(data_config) -> dict:
-  """What a cache entry must match: everything that changes the prepared pixels."""
+  """What a cache entry must match: everything that changes the prepared pixels, the source files included."""
   path = os.path.abspath(os.path.expanduser(data_config.path)) if data_config.path else ""
   if data_config.source == "celeba":
     path = celeba.data_dir(data_config.data_dir)
@@ -29,6 +38,7 @@ def describe(data_config) -> dict:
     "channels": data_config.channels,
     # A cache prepared by the earlier TensorFlow decoder (its fast IDCT) differs by a few levels: rebuild it.
     "decoder": DECODER,
+    "source_files": _source_files(data_config, path),
   }
 
 

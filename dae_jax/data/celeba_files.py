@@ -42,6 +42,13 @@ def _names_and_reader(path: str):
   raise InputError(f"data.path={path!r} is neither a folder of JPEGs nor a zip (img_align_celeba.zip)")
 
 
+def source_files(path: str) -> list:
+  """What a prepared split is made of: the zip or folder, and the list files beside it that choose the split
+  and give the attributes (named even when absent, so that one added later changes the fingerprint)."""
+  directory = os.path.dirname(os.path.abspath(path))
+  return [path, os.path.join(directory, PARTITION_FILE), os.path.join(directory, ATTRIBUTE_FILE)]
+
+
 def read_partition(directory: str) -> dict | None:
   path = os.path.join(directory, PARTITION_FILE)
   if not os.path.exists(path):

@@ -9,6 +9,8 @@ import concurrent.futures
 import io
 import itertools
 import os
+import zipfile
+import zlib
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -21,6 +23,10 @@ ARRAY_EXTENSIONS = (".npy", ".npz")
 _GREY_WEIGHTS = np.array([0.2989, 0.5870, 0.1140], np.float32)
 _SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I")
 _CHUNK = 1024  # Images in flight at once.
+_NPY_MAGIC = b"\x93NUMPY"
+_ZIP_MAGIC = b"PK\x03\x04"
+# What NumPy and zipfile raise on a damaged or truncated file.
+_READ_ERRORS = (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error)
 
 
 def list_images(folder: str) -> list:
@@ -78,6 +84,10 @@ def to_model_size(image: np.ndarray, crop: int, size: int, channels: int, name: 
   return to_channels(resize(center_crop(image, crop, name), size), channels)
 
 
+def _first_line(error: BaseException) -> str:
+  return (str(error).strip().splitlines() or [type(error).__name__])[0]
+
+
 def decode(data: bytes, name: str) -> np.ndarray:
   """uint8 [H, W, 3] from an encoded image (the first frame of a GIF), or an InputError naming the file."""
   try:
@@ -88,8 +98,7 @@ def decode(data: bytes, name: str) -> np.ndarray:
         return np.repeat(grey[..., None], 3, axis=-1)
       return np.asarray(image.convert("RGB"))
   except (UnidentifiedImageError, OSError, ValueError) as error:
-    message = (str(error).strip().splitlines() or [type(error).__name__])[0]
-    raise InputError(f"cannot decode image {name}: {message}") from None
+    raise InputError(f"cannot decode image {name}: {_first_line(error)}") from None
 
 
 def preprocess_all(images: Iterable, crop: int, size: int, channels: int) -> np.ndarray:
@@ -130,26 +139,87 @@ def load_folder(folder: str, crop: int, size: int, channels: int) -> np.ndarray:
   return decode_and_resize(list_images(folder), _read_file, crop, size, channels)
 
 
+def _check_plain_dtype(path: str, header) -> None:
+  """Reads an .npy header (no data): object arrays would need unpickling, which is never done."""
+  version = np.lib.format.read_magic(header)
+  read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+  dtype = read(header)[2]
+  if dtype.hasobject:
+    raise InputError(
+      f"data.path={path!r} holds an array of Python objects (dtype {dtype}), which is never unpickled; "
+      "save the images as uint8, or floats in [0, 1]"
+    )
+
+
+def _read_npy(path: str) -> np.ndarray:
+  with open(path, "rb") as header:
+    _check_plain_dtype(path, header)
+  return np.load(path)
+
+
+def _read_npz(path: str) -> np.ndarray:
+  with zipfile.ZipFile(path) as archive:
+    members = archive.namelist()
+    if len(members) != 1:
+      names = [m.removesuffix(".npy") for m in members]
+      raise InputError(f"data.path={path!r} holds arrays {names}; give a .npz with exactly one array")
+    with archive.open(members[0]) as header:
+      _check_plain_dtype(path, header)
+  with np.load(path) as arrays:
+    return arrays[arrays.files[0]]
+
+
+def read_array(path: str) -> np.ndarray:
+  """The array in a .npy file, or the one array in a .npz, told apart by their first bytes; an InputError
+  naming the file when it is neither, is damaged or holds Python objects."""
+  try:
+    with open(path, "rb") as f:
+      head = f.read(len(_NPY_MAGIC))
+    if head == _NPY_MAGIC:
+      return _read_npy(path)
+    if head.startswith(_ZIP_MAGIC):
+      return _read_npz(path)
+  except InputError:
+    raise
+  except _READ_ERRORS as error:
+    raise InputError(
+      f"data.path={path!r} cannot be read as an array (damaged, truncated or unreadable): {_first_line(error)}"
+    ) from None
+  raise InputError(
+    f"data.path={path!r} is neither a .npy nor a .npz file: it starts with neither NumPy's nor zip's header"
+  )
+
+
+def _check_unit_floats(array: np.ndarray, path: str) -> None:
+  if not np.issubdtype(array.dtype, np.floating):
+    raise InputError(f"data.path={path!r} has dtype {array.dtype}; expected uint8, or floats in [0, 1]")
+  bad = ~np.isfinite(array)
+  count = int(np.count_nonzero(bad))
+  if count:
+    first = tuple(int(i) for i in np.unravel_index(np.argmax(bad), array.shape))
+    raise InputError(
+      f"data.path={path!r} holds {count} non-finite values (NaN or inf), the first at index {first}; "
+      "expected uint8, or floats in [0, 1]"
+    )
+  low, high = float(array.min()), float(array.max())
+  if low < 0 or high > 1:
+    raise InputError(f"data.path={path!r} holds floats from {low} to {high}; expected uint8, or floats in [0, 1]")
+
+
 def _as_uint8_rgb(array: np.ndarray, path: str) -> np.ndarray:
   """uint8 [N, H, W, 3] from an array of images: uint8 or float in [0, 1], NHW or NHWC."""
-  if isinstance(array, np.lib.npyio.NpzFile):
-    if len(array.files) != 1:
-      raise InputError(f"data.path={path!r} holds arrays {array.files}; give a .npz with exactly one array")
-    array = array[array.files[0]]
-  if array.ndim == 3:
-    array = array[..., None]
-  if array.ndim != 4 or array.shape[-1] not in (1, 3) or array.shape[0] == 0:
+  images = array[..., None] if array.ndim == 3 else array
+  if images.ndim != 4 or images.shape[-1] not in (1, 3) or images.shape[0] == 0:
     raise InputError(f"data.path={path!r} has shape {array.shape}; expected images as [N, H, W] or [N, H, W, 1|3]")
-  if array.dtype != np.uint8:
-    if not np.issubdtype(array.dtype, np.floating) or array.min() < 0 or array.max() > 1:
-      raise InputError(f"data.path={path!r} has dtype {array.dtype}; expected uint8, or floats in [0, 1]")
-    array = np.round(array * 255).astype(np.uint8)
-  return np.repeat(array, 3, axis=-1) if array.shape[-1] == 1 else array
+  if images.dtype != np.uint8:
+    _check_unit_floats(array, path)  # On the array as given, so an index names a place in the user's file.
+    images = np.round(images * 255).astype(np.uint8)
+  return np.repeat(images, 3, axis=-1) if images.shape[-1] == 1 else images
 
 
 def load_array(path: str, crop: int, size: int, channels: int) -> np.ndarray:
   """uint8 [N, size, size, channels] from an array of images: uint8 or float in [0, 1], NHW or NHWC."""
-  array = _as_uint8_rgb(np.load(path), path)
+  array = _as_uint8_rgb(read_array(path), path)
   items = ((f"{path}[{i}]", lambda image=image: image) for i, image in enumerate(array))
   return preprocess_all(items, crop, size, channels)
 

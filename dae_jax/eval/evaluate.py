@@ -1,23 +1,29 @@
 """``--mode=eval`` orchestrated: restore, run the chains, gather every measure into one summary, report it.
 
 - Figs. 1-3 as curves: the sliced Wasserstein distance to held-out real images at every step of each chain
-  (from U(0, 1) noise, with noise injection, from decoded prior samples, and Nguyen-style steps), with the step
-  where each chain is best.
+  (from U(0, 1) noise, with noise injection, from decoded prior samples with noise before each encoding as
+  Fig. 3's caption says and without it as Eq. 11 writes, and Nguyen-style steps), with the step where each
+  chain is best.
+- How closely the codes of held-out images match the prior N(0, I) (``prior_match``), which decides whether
+  decoded prior samples can look like data.
 - Reconstruction error of R on clean and on corrupted held-out images.
 - Nearest-training-image distance of the final chain samples, beside that of the held-out images themselves:
   far below it means memorisation, near it means the chain makes new images.
 - A linear probe of the codes for each CelebA attribute, when the data has attributes.
 """
 
+from absl import logging
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from dae_jax import chains, data, experiment, rng
 from dae_jax.data import loader
-from dae_jax.eval import linear_probe, nearest, reconstruction, report, swd
+from dae_jax.eval import linear_probe, nearest, prior_match, reconstruction, report, swd
 
 SPLIT_SOURCES = ("celeba", "celeba_files")
+# Held-out images whose codes are compared with the prior, when ``eval.prior_match_samples`` is not set.
+PRIOR_MATCH_SAMPLES = 2048
 
 
 def held_out(config) -> tuple:
@@ -47,6 +53,17 @@ def swd_curves(key, trajectories: dict, reference: jax.Array, patches: int) -> d
       "final_swd": values[-1],
     }
   return curves
+
+
+def prior_match_block(config, exp, state, key, images, description: str):
+  """``prior_match.of_model`` on up to ``eval.prior_match_samples`` held-out images; None with fewer than two,
+  which fit no covariance."""
+  count = min(config.eval.get("prior_match_samples", PRIOR_MATCH_SAMPLES), len(images))
+  if count < 2:
+    logging.warning("Skipping the prior match: %d held-out image(s), at least 2 are needed.", count)
+    return None
+  match = prior_match.of_model(exp.spec, state, key, images[:count], config.eval.probe_steps)
+  return dict(match, images=f"{count} images of {description}, corrupted with noise std {config.noise.sigma}")
 
 
 def run(config, workdir: str) -> dict:
@@ -83,6 +100,9 @@ def run(config, workdir: str) -> dict:
       ),
     },
   }
+  match = prior_match_block(config, exp, state, rng.named(key, "prior_match"), reference_images, description)
+  if match is not None:
+    summary["prior_match"] = match
   if training_attributes is not None and reference_attributes is not None:
     summary["linear_probe"] = linear_probe.probe(
       autoencoder,

@@ -16,6 +16,7 @@ FIGURE_NAMES = {
   "from_noise": "fig1_from_noise",
   "noise_injection": "fig2_noise_injection",
   "from_prior": "fig3_from_prior",
+  "from_prior_eq11": "fig3_from_prior_eq11",
 }
 
 
@@ -45,6 +46,8 @@ def markdown(summary: dict) -> str:
     f"{summary['nearest_training']['from_noise_final']:.4f}, held-out images "
     f"{summary['nearest_training']['reference']:.4f}.",
   ]
+  if "prior_match" in summary:
+    lines += ["", *prior_match_markdown(summary["prior_match"])]
   if "linear_probe" in summary:
     p = summary["linear_probe"]
     lines += [
@@ -53,6 +56,32 @@ def markdown(summary: dict) -> str:
       f"{p['mean_majority_baseline']:.3f}.",
     ]
   return "\n".join(lines) + "\n"
+
+
+def prior_match_markdown(match: dict) -> list:
+  """The prior-match block as Markdown lines: each number beside the value it would take if the codes were
+  N(0, I) samples themselves."""
+  rows = [
+    (
+      "Frechet distance to N(0, I)",
+      f"{match['frechet_distance']:.3f}",
+      f"{match['frechet_null']:.3f} (sampling alone)",
+    ),
+    ("quadratic probe accuracy", f"{match['probe_accuracy']:.3f}", "0.5"),
+  ]
+  if "discriminator_accuracy" in match:
+    rows.append(("discriminator accuracy", f"{match['discriminator_accuracy']:.3f}", "0.5"))
+  low, high = match["code_std_range"]
+  return [
+    f"How far the codes are from the prior N(0, I), against as many samples of it. Codes of {match['images']}:",
+    "",
+    "| prior match | codes | if they matched |",
+    "|---|---|---|",
+    *(f"| {name} | {value} | {matched} |" for name, value, matched in rows),
+    "",
+    f"Largest per-dimension mean of the codes: {match['code_mean_abs_max']:.3f} in size; per-dimension std "
+    f"{low:.3f} to {high:.3f}.",
+  ]
 
 
 def plot_curves(curves: dict) -> bytes:
@@ -76,11 +105,17 @@ def chain_gif(trajectory: np.ndarray) -> bytes:
   return storage.encoded(frames[0].save, format="GIF", save_all=True, append_images=frames[1:], duration=150, loop=0)
 
 
+def _prior_match_scalars(match: dict) -> dict:
+  names = ("frechet_distance", "probe_accuracy", "discriminator_accuracy")
+  return {f"eval/prior_match/{name}": match[name] for name in names if name in match}
+
+
 def _to_tensorboard(workdir, summary: dict, plot_png: bytes) -> None:
   step = summary["step"]
   # A second evaluation at the same step replaces the first one's lines instead of adding copies.
   writer = metrics_io.MetricsWriter(workdir, drop=lambda r: r["step"] == step and metrics_io.is_eval_record(r))
   scalars = {f"eval/{name}_{key}": c[key] for name, c in summary["chains"].items() for key in ("best_swd", "final_swd")}
+  scalars.update(_prior_match_scalars(summary.get("prior_match", {})))
   writer.scalars(summary["step"], scalars)
   plot = np.asarray(Image.open(io.BytesIO(plot_png)).convert("RGB"))
   writer.images(summary["step"], {"eval/swd_along_chains": plot})
