@@ -26,9 +26,9 @@ def _decoder():
   widths = tuple(reversed(WIDTHS))
   layers = [
     nn.Linear(LATENT, widths[0] * 16, bias=False),
-    nn.BatchNorm1d(widths[0] * 16),
-    nn.ReLU(),
     nn.Unflatten(1, (widths[0], 4, 4)),
+    nn.BatchNorm2d(widths[0]),  # Per channel on the 4x4 map, as DCGAN and dae_jax's decoder do.
+    nn.ReLU(),
   ]
   for c_in, c_out in zip(widths, widths[1:]):
     layers += [nn.ConvTranspose2d(c_in, c_out, 4, 2, 1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU()]

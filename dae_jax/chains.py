@@ -16,12 +16,12 @@ import jax
 from jax.experimental import multihost_utils
 import numpy as np
 
-from dae_jax import rng, sampling, sharding
+from dae_jax import config_lib, rng, sampling, sharding
 from dae_jax.errors import InputError
 
 STARTS = ("noise", "prior")
 # Fig. 3's two readings: its caption (noise before each encoding, as in Fig. 2) or Eq. 11 (no noise).
-FIG3_NOISE = ("caption", "eq11")
+FIG3_NOISE = config_lib.FIG3_READINGS
 
 
 @dataclasses.dataclass(frozen=True)

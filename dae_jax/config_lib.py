@@ -22,10 +22,13 @@ ARCHITECTURES = ("conv", "mlp")
 IMAGE_SIZES = (32, 64)
 DATA_SOURCES = ("celeba", "celeba_files", "images", "lfw_faces")
 BATCHNORM_MODES = ("batch", "running")
+# Fig. 3's chain as its caption says (noise before each encoding), or as Eq. 11 writes it (none).
+FIG3_READINGS = ("caption", "eq11")
 
 
 def default_config() -> ml_collections.ConfigDict:
-  """The paper's setup: DAAE on CelebA 64x64, sigma^2 = 0.25, Adam(2e-4, 0.5, 0.999), batch 64, 20 epochs."""
+  """The paper's setup where it gives one: DAAE on CelebA 64x64, sigma^2 = 0.25, Adam(2e-4, 0.5, 0.999), 20 epochs;
+  batch 64 is DCGAN's and the authors' code's (the paper gives none)."""
   config = ml_collections.ConfigDict()
   config.seed = 0
 
@@ -98,6 +101,9 @@ def default_config() -> ml_collections.ConfigDict:
   # Nguyen et al. transition x + eta * (R(x) - x) + N(0, eps^2); eta = 1, eps = 0 is the paper's x <- R(x).
   config.chain.step_size = 1.0
   config.chain.step_noise_std = 0.0
+  # Fig. 3's chain from d(z): "caption" adds N(0, noise_std^2) before each encoding, as the figure's caption says
+  # (as in Fig. 2); "eq11" is Eq. 11's noise-free x <- R(x). See chains.FIG3_NOISE.
+  config.chain.fig3 = "caption"
 
   config.eval = ml_collections.ConfigDict()
   config.eval.num_samples = 64
@@ -108,6 +114,8 @@ def default_config() -> ml_collections.ConfigDict:
   config.eval.nguyen_step_size = 0.5
   config.eval.nguyen_noise_std = 0.05
   config.eval.probe_steps = 500
+  # Held-out images whose codes (corrupted as in training) eval compares with as many N(0, I) samples.
+  config.eval.prior_match_samples = 2048
   return config
 
 
@@ -194,6 +202,8 @@ def validate(config: ml_collections.ConfigDict) -> None:
   _check_positive("chain.step_noise_std", config.chain.step_noise_std, allow_zero=True)
   _check_positive("eval.num_samples", config.eval.num_samples)
   _check_positive("eval.swd_patches_per_image", config.eval.swd_patches_per_image)
+  _check_choice("chain.fig3", config.chain.fig3, FIG3_READINGS)
+  _check_positive("eval.prior_match_samples", config.eval.prior_match_samples)
   _check_positive("loss.kl_weight", config.loss.kl_weight, allow_zero=True)
   _check_positive("loss.adversarial_weight", config.loss.adversarial_weight, allow_zero=True)
   _check_fraction("optim.b1", config.optim.b1)

@@ -84,16 +84,6 @@ def _open(directory: str) -> tuple:
   return images, attributes
 
 
-def _alive(pid: int) -> bool:
-  try:
-    os.kill(pid, 0)
-  except ProcessLookupError:
-    return False
-  except PermissionError:  # Someone else's live process.
-    return True
-  return True
-
-
 def remove_orphans(parent: str) -> list:
   """Removes the temporary directories in ``parent`` that a process on this host left when it was killed, and
   returns them. Another host's are kept: from here a live writer there cannot be told from a dead one."""
@@ -101,7 +91,7 @@ def remove_orphans(parent: str) -> list:
   host = socket.gethostname()
   for name in os.listdir(parent) if os.path.isdir(parent) else ():
     match = _TEMPORARY.match(name)
-    if match and match["host"] == host and not _alive(int(match["pid"])):
+    if match and match["host"] == host and not storage.alive(int(match["pid"])):
       shutil.rmtree(os.path.join(parent, name), ignore_errors=True)
       removed.append(name)
   if removed:
