@@ -11,7 +11,11 @@ from dae_jax import cli
 from dae_jax.errors import CheckpointError, InputError, TrainingDiverged
 
 _CONFIG = config_flags.DEFINE_config_file(
-  "config", None, "Config file, e.g. configs/daae.py or configs/daae.py:demo.", lock_config=True
+  "config",
+  None,
+  "Config file, e.g. configs/daae.py or configs/daae.py:demo. Required to train; --mode=sample and --mode=eval "
+  "use the workdir's own config.json when it is not given.",
+  lock_config=True,
 )
 _WORKDIR = flags.DEFINE_string(
   "workdir", None, "Directory for checkpoints, metrics and figures; resumed if it holds a checkpoint."
@@ -32,7 +36,7 @@ _COORDINATOR = flags.DEFINE_string(
 )
 _NUM_PROCESSES = flags.DEFINE_integer("num_processes", 0, "Processes in the run (with --coordinator_address).")
 _PROCESS_ID = flags.DEFINE_integer("process_id", -1, "This process's index, 0 .. num_processes - 1.")
-flags.mark_flags_as_required(["config", "workdir"])
+flags.mark_flags_as_required(["workdir"])
 
 
 def _dispatch(config, workdir: str) -> None:
@@ -56,10 +60,23 @@ def _dispatch(config, workdir: str) -> None:
     logging.info("Wrote figures and trajectories.npz to %s.", directory)
 
 
+def _config():
+  """The --config given, or for sample and eval the one the workdir's run recorded."""
+  if _CONFIG.value is not None:
+    return cli.loaded_config(_CONFIG)
+  if _MODE.value not in ("sample", "eval"):
+    raise InputError(f"--config is required for --mode={_MODE.value}, e.g. --config=configs/daae.py")
+  from dae_jax import metrics_io, storage
+
+  if not (storage.path(_WORKDIR.value) / metrics_io.CONFIG_FILE).exists():
+    raise InputError(f"--workdir={_WORKDIR.value!r} holds no {metrics_io.CONFIG_FILE}; give --config")
+  return metrics_io.read_config(_WORKDIR.value)
+
+
 def main(argv):
   cli.setup(argv, "everything is set with --config, --workdir and --mode")
-  config = cli.loaded_config(_CONFIG)
   try:
+    config = _config()
     from dae_jax import distributed  # Imports JAX: after the flags are known to be good.
 
     distributed.initialize(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value)

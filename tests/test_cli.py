@@ -48,7 +48,7 @@ def test_train_then_sample(tmp_path):
   assert "Starting from scratch" in first.stderr and "step 6/6" in first.stderr
   assert sorted(p.name for p in (workdir / "checkpoints").iterdir()) == ["2", "4", "6"]
 
-  sample = _cli("--config=configs/daae.py:tiny", f"--workdir={workdir}", "--mode=sample")
+  sample = _cli(f"--workdir={workdir}", "--mode=sample")  # The workdir's own config.json.
   assert sample.returncode == 0, sample.stderr[-3000:]
   trajectories = np.load(workdir / "samples" / "trajectories.npz")
   assert trajectories["fig1_from_noise"].shape == (5, 4, 32, 32, 1)
@@ -98,6 +98,8 @@ def test_a_run_killed_and_restarted_ends_bit_identical_to_an_uninterrupted_one(t
     (["--config=configs/dae.py:huge"], "config variant 'huge' is not allowed"),
     (["--config=configs/nope.py"], "nope.py"),
     (["--config=configs/daae.py", "--mode=sample"], "holds no checkpoint"),
+    (["--mode=train"], "--config is required for --mode=train"),
+    (["--mode=sample"], "holds no config.json; give --config"),
   ],
 )
 def test_bad_input_is_one_line_and_exit_code_2(tmp_path, args, message):
@@ -116,3 +118,17 @@ def test_missing_celeba_fails_in_under_5_seconds_and_says_how_to_fix_it(tmp_path
   assert result.stderr.strip().count("\n") == 0, result.stderr
   assert "downloads/manual" in result.stderr and "configs/daae.py:demo" in result.stderr
   assert not (tmp_path / "w").exists()  # Nothing half-written.
+
+
+def test_a_diverged_run_exits_1_in_one_line_and_saves_nothing_non_finite(tmp_path):
+  workdir = tmp_path / "w"
+  args = [
+    "--config=configs/dae.py:tiny",
+    "--config.optim.learning_rate=1e39",
+    "--config.train.checkpoint_every_steps=1",
+  ]
+  result = _cli(*args, f"--workdir={workdir}", timeout=120)
+  assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr[-3000:]
+  last = result.stderr.strip().splitlines()[-1]
+  assert last.startswith("error: ") and "non-finite" in last and "at step 1" in last, last
+  assert sorted(p.name for p in (workdir / "checkpoints").iterdir()) == []  # Neither a step nor a temporary.
