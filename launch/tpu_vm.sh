@@ -26,7 +26,7 @@
 # Environment:
 #   TPU_NAME (default dae-jax), ZONE (default us-central2-b), ACCELERATOR (default v4-32),
 #   RUNTIME (default tpu-ubuntu2204-base), REPO (git URL of dae_jax, required for setup),
-#   WORKDIR must be a directory every worker sees (an NFS/Filestore mount);
+#   WORKDIR  a gs://BUCKET/PATH URL, or a directory every worker sees (an NFS/Filestore mount);
 #   DRY_RUN=1 prints the gcloud commands, quoted so that they can be pasted into a shell.
 set -euo pipefail
 tpu=${TPU_NAME:-dae-jax}
