@@ -62,19 +62,31 @@ def _started(workdir: pathlib.Path) -> bool:
   return metrics.is_file() and bool(metrics.read_text())
 
 
+def _training_time(workdir: pathlib.Path) -> float:
+  """Seconds from the first metrics line to the end of an uninterrupted run: where a signal can land."""
+  process = subprocess.Popen(_command(workdir), cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+  while not _started(workdir) and process.poll() is None:
+    time.sleep(0.01)
+  start = time.perf_counter()
+  if process.wait() != 0:
+    raise SystemExit("the uninterrupted reference run failed")
+  return max(time.perf_counter() - start, 0.1)
+
+
 def drill(workdir: pathlib.Path, signum: int, delay: float) -> tuple:
   process = subprocess.Popen(_command(workdir), cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
   while not _started(workdir) and process.poll() is None:
     time.sleep(0.01)
   time.sleep(delay)
-  if process.poll() is None:
+  sent = process.poll() is None
+  if sent:
     process.send_signal(signum)
   first = process.wait()
   for _ in range(3):  # A resume that is itself fine exits 0 at once.
     resumed = subprocess.run(_command(workdir), cwd=REPO, capture_output=True, text=True)
     if resumed.returncode == 0:
       break
-  return first, resumed.returncode, resumed.stderr
+  return sent, first, resumed.returncode, resumed.stderr
 
 
 def main():
@@ -85,22 +97,21 @@ def main():
   rng = random.Random(args.seed)
   root = pathlib.Path(tempfile.mkdtemp(prefix="dae_jax_drills_"))
   reference = root / "reference"
-  start = time.perf_counter()
-  subprocess.run(_command(reference), cwd=REPO, check=True, capture_output=True)
-  span = max(time.perf_counter() - start - 5.0, 1.0)  # Roughly how long training itself lasts.
+  span = _training_time(reference)
   expected = _leaves(reference)
   identical = leftovers = 0
   for index in range(args.drills):
     signum = (signal.SIGKILL, signal.SIGTERM)[index % 2]
-    delay = rng.uniform(0, span)
+    delay = rng.uniform(0, 0.9 * span)
     workdir = root / f"drill{index}"
-    first, final, stderr = drill(workdir, signum, delay)
+    sent, first, final, stderr = drill(workdir, signum, delay)
     same = final == 0 and all(np.array_equal(a, b) for a, b in zip(expected, _leaves(workdir), strict=True))
     left = _leftovers(workdir) if final == 0 else ["(resume failed) " + stderr.strip().splitlines()[-1]]
     identical += same
     leftovers += len(left)
     print(
-      f"drill {index}: {signal.Signals(signum).name} after {delay:.2f} s, exit {first}, resume exit {final}, "
+      f"drill {index}: {signal.Signals(signum).name} after {delay:.2f} s"
+      f"{'' if sent else ' (too late: the run had finished)'}, exit {first}, resume exit {final}, "
       f"{'bit-identical' if same else 'DIFFERENT'}, leftovers {left or 'none'}",
       flush=True,
     )

@@ -109,11 +109,13 @@ def parse_flags(argv):
 class _QuietLibraries:
   """Drops INFO lines from orbax, which logs every step of every save, and from JAX's backend probing ("Unable
   to initialize backend 'tpu'" on every machine without one; the run logs its devices itself). Warnings and
-  errors still show."""
+  errors still show, except orbax's note that a read-only manager (sample, eval) is read-only."""
 
   _NOISY = ("/orbax/", "/jax/_src/xla_bridge.py")
 
   def filter(self, record) -> bool:
+    if "/orbax/" in record.pathname and str(record.msg).startswith("Given directory is read only"):
+      return False
     return record.levelno >= std_logging.WARNING or not any(part in record.pathname for part in self._NOISY)
 
 
