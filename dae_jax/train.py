@@ -136,8 +136,29 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
   """
   config_lib.validate(config)
   data.check_available(config.data)  # Before JAX starts its backends: missing data fails in a second.
+  main = distributed.is_main_process()
+  created = main and not storage.path(workdir).exists()
+  try:
+    return _train_holding_the_workdir(config, workdir, main)
+  except BaseException:
+    if created:
+      _remove_if_untouched(workdir)
+    raise
+
+
+def _remove_if_untouched(workdir: str) -> None:
+  """A run that fails before it saved or logged anything leaves no workdir behind, if it made that workdir."""
+  root = storage.path(workdir)
+  checkpoints = root / "checkpoints"
+  saved = checkpoints.exists() and any(checkpoints.iterdir())
+  logged = (root / metrics_io.METRICS_FILE).exists() and (root / metrics_io.METRICS_FILE).read_text().strip()
+  if root.exists() and not saved and not logged:
+    root.rmtree()
+
+
+def _train_holding_the_workdir(config: ml_collections.ConfigDict, workdir: str, main: bool):
   # Process 0 holds the workdir for the whole job; the others share its outputs.
-  lock = workdir_lock.WorkdirLock(workdir) if distributed.is_main_process() else contextlib.nullcontext()
+  lock = workdir_lock.WorkdirLock(workdir) if main else contextlib.nullcontext()
   with lock, preemption.StopRequest() as stop:  # A signal during the setup stops the run after its first step.
     run = experiment.build(config)
     images = data.load_train_images(config.data)
