@@ -1,7 +1,8 @@
-"""The one exception type for bad user input.
+"""The errors the command line turns into one line on stderr.
 
-Raised wherever a value from a config, a flag or an API argument is wrong. The CLI turns it into a single line
-on stderr and exit code 2; library callers get an ordinary ``ValueError`` subclass.
+``InputError`` is raised wherever a value from a config, a flag, a data file or an API argument is wrong (exit
+code 2; library callers get an ordinary ``ValueError`` subclass). ``TrainingDiverged`` and ``CheckpointError`` end
+a run that cannot go on (exit code 1).
 """
 
 
