@@ -123,7 +123,9 @@ def test_every_step_damaged_exits_1_in_one_line_naming_them_and_moves_nothing(fo
   _empty(workdir / "checkpoints" / "2")
   result = _cli(workdir, "--config.train.num_steps=6")
   assert result.returncode == 1, result.stderr[-3000:]
-  last = result.stderr.strip().splitlines()[-1]
+  # The error line; tensorstore's background reads may still print a line after it at interpreter shutdown (a
+  # known leftover, seen once in four CI runs).
+  last = next(line for line in result.stderr.splitlines() if line.startswith("error: "))
   assert last.startswith("error: no checkpoint in ") and "can be restored" in last
   assert "(step 4: OUT_OF_RANGE: Error reading " in last and last.endswith("; step 2: state/_METADATA is missing)")
   assert "Traceback" not in result.stderr  # Nor the unraisable ones of tensorstore's reads after the failure.
