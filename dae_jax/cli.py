@@ -12,7 +12,12 @@ from dae_jax.errors import InputError
 
 
 def fail(message: str, code: int = 2):
-  print(f"error: {message}", file=sys.stderr)
+  print(f"error: {message}", file=sys.stderr, flush=True)
+  if code == 1:
+    # A failed run is over (its checkpoints were waited for); exiting now keeps tensorstore's background reads
+    # from printing tracebacks after the one line at interpreter shutdown.
+    sys.stdout.flush()
+    os._exit(code)
   sys.exit(code)
 
 
