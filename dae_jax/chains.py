@@ -11,12 +11,14 @@ Arrays only: ``figures`` turns them into pictures.
 """
 
 import dataclasses
+import functools
 
 import jax
 from jax.experimental import multihost_utils
+import jax.numpy as jnp
 import numpy as np
 
-from dae_jax import config_lib, rng, sampling, sharding
+from dae_jax import config_lib, corruption, rng, sampling, sharding
 from dae_jax.errors import InputError
 
 STARTS = ("noise", "prior")
@@ -39,16 +41,24 @@ def fig3_reading(chain_config) -> str:
   return reading
 
 
+def chain_length(chain_config) -> int:
+  """``chain.num_steps``, or the paper's 20 for -1 ("from the eval summary"), which only ``--mode=sample`` and
+  ``pretrained.load_sampler`` resolve: training figures and eval run before there is a summary to read."""
+  if chain_config.num_steps == config_lib.CHAIN_STEPS_FROM_EVAL:
+    return config_lib.PAPER_CHAIN_STEPS
+  return chain_config.num_steps
+
+
 def _from_prior(chain_config, reading: str) -> Chain:
   noise_std = chain_config.noise_std if reading == "caption" else 0.0
-  return Chain("prior", sampling.spec_from_config(chain_config, noise_std=noise_std), chain_config.num_steps)
+  return Chain("prior", sampling.spec_from_config(chain_config, noise_std=noise_std), chain_length(chain_config))
 
 
 def paper_chains(chain_config) -> dict:
   plain = sampling.spec_from_config(chain_config)
   injected = sampling.spec_from_config(chain_config, noise_std=chain_config.noise_std)
   return {
-    "fig1_from_noise": Chain("noise", plain, chain_config.num_steps),
+    "fig1_from_noise": Chain("noise", plain, chain_length(chain_config)),
     "fig2_noise_injection": Chain("noise", injected, chain_config.long_num_steps),
     "fig3_from_prior": _from_prior(chain_config, fig3_reading(chain_config)),
   }
@@ -119,3 +129,25 @@ def run(
     )
     trajectories[name] = np.asarray(multihost_utils.process_allgather(trajectory, tiled=True))
   return trajectories
+
+
+@functools.partial(jax.jit, static_argnames=("autoencoder", "spec", "latent_dim", "clip"))
+def _reconstructions(params, key, clean, sigma, *, autoencoder, spec, latent_dim, clip):
+  noisy = corruption.gaussian(rng.named(key, "corrupt"), clean, sigma, clip=clip)
+  rebuilt = sampling.reconstruct(autoencoder, params, noisy, rng.named(key, "posterior"), spec, latent_dim)
+  return jnp.stack([clean, noisy, rebuilt])
+
+
+def reconstructions(
+  autoencoder, params, key: jax.Array, clean, sigma: float, *, clip: bool, spec, latent_dim: int, mesh=None
+) -> np.ndarray:
+  """[3, n, *shape] as numpy on every process: x, x + N(0, sigma^2) corrupted as training does, and R of that
+  (``spec`` sets BatchNorm and the DVAE posterior sample). One ``key`` gives one noise, so the figures of
+  successive training steps differ only by R."""
+  clean = np.asarray(clean, np.float32)
+  if mesh is not None:
+    params, key, clean = sharding.replicate((params, key, clean), mesh)
+  out = _reconstructions(
+    params, key, clean, sigma, autoencoder=autoencoder, spec=spec, latent_dim=latent_dim, clip=clip
+  )
+  return np.asarray(multihost_utils.process_allgather(out, tiled=True))

@@ -20,10 +20,11 @@ from dae_jax.errors import InputError
 
 ARCHITECTURES = ("conv", "mlp")
 IMAGE_SIZES = (32, 64)
-DATA_SOURCES = ("celeba", "celeba_files", "images", "lfw_faces")
+DATA_SOURCES = ("celeba", "celeba_files", "images", "lfw_faces", "mnist")
 BATCHNORM_MODES = ("batch", "running")
 # Fig. 3's chain as its caption says (noise before each encoding), or as Eq. 11 writes it (none).
 FIG3_READINGS = ("caption", "eq11")
+COMPUTE_DTYPES = ("float32", "bfloat16")
 
 
 def default_config() -> ml_collections.ConfigDict:
@@ -74,11 +75,20 @@ def default_config() -> ml_collections.ConfigDict:
   config.loss.reduction = "sum"
   config.loss.kl_weight = 1.0
   config.loss.adversarial_weight = 1.0
+  # The DAAE's training scheme (objectives.ADVERSARIAL_SCHEMES). "phases" (Makhzani et al.'s AAE): reconstruction,
+  # then the discriminator, then the encoder on the adversarial loss with an Adam of its own, which is what brings
+  # the codes to the prior (README, "The DAAE's prior match"). "joint": the adversarial term added to the
+  # reconstruction loss in one update (the code before 2026-12-03), where with loss.reduction=sum it is ~1/1000
+  # of the loss and the codes stay far from N(0, I).
+  config.loss.adversarial_scheme = "phases"
+  # Weight of an R1 gradient penalty on the discriminator at prior samples (0 = none).
+  config.loss.disc_gradient_penalty = 0.0
 
   config.optim = ml_collections.ConfigDict()
   config.optim.learning_rate = 2e-4
   config.optim.b1 = 0.5
   config.optim.b2 = 0.999
+  config.optim.disc_learning_rate = 2e-4
 
   config.train = ml_collections.ConfigDict()
   config.train.batch_size = 64
@@ -89,6 +99,16 @@ def default_config() -> ml_collections.ConfigDict:
   config.train.max_checkpoints = 3
   # 0 means every local device.
   config.train.num_devices = 0
+  # Discriminator updates per training step (adversarial objectives).
+  config.train.disc_steps = 1
+  # Activations and convolutions in "bfloat16" on accelerators (models.py); parameters, optimiser states,
+  # BatchNorm statistics and losses stay float32. Only the speed and rounding change: not a fitting key.
+  config.train.compute_dtype = "float32"
+  # Training steps per dispatch, run in one lax.scan on the device (multi_step.py); log, checkpoint and figure
+  # intervals must be multiples of it. More than 1 helps when the host's dispatch is slower than a small step.
+  config.train.steps_per_call = 1
+  # > 0: a jax.profiler trace of that many steps, after the first (compiling) call, in <workdir>/profile/.
+  config.train.profile_steps = 0
 
   config.chain = ml_collections.ConfigDict()
   config.chain.num_samples = 16
@@ -134,6 +154,19 @@ def _check_positive(name: str, value, *, allow_zero: bool = False) -> None:
     raise InputError(f"{name}={value!r} is not allowed; it must be {bound}")
 
 
+def _check_intervals_fit_steps_per_call(train) -> None:
+  """Logs, checkpoints and figures happen between dispatches, so each interval must be a whole number of them."""
+  k = train.steps_per_call
+  names = ("log_every_steps", "checkpoint_every_steps", "figures_every_steps")
+  misfits = [f"train.{name}={train[name]}" for name in names if train[name] % k]
+  if misfits:
+    raise InputError(
+      f"{', '.join(misfits)} {'is' if len(misfits) == 1 else 'are'} not a multiple of train.steps_per_call={k}; "
+      f"make every log, checkpoint and figure "
+      f"interval a multiple of {k}, or choose a steps_per_call that divides them"
+    )
+
+
 def _check_fraction(name: str, value) -> None:
   """A value in [0, 1): Adam's decay rates and the dropout rate."""
   if not (math.isfinite(value) and 0 <= value < 1):
@@ -171,6 +204,12 @@ def check_known_keys(config: ml_collections.ConfigDict, reference: ml_collection
     )
 
 
+# chain.num_steps=-1: --mode=sample and pretrained.load_sampler take the length (and chain) that --mode=eval
+# recommended; training figures and eval itself, which run before any such choice, use the paper's 20.
+CHAIN_STEPS_FROM_EVAL = -1
+PAPER_CHAIN_STEPS = 20
+
+
 def validate(config: ml_collections.ConfigDict) -> None:
   """Raises InputError naming the first bad value and what is allowed, or a key the defaults do not have."""
   check_known_keys(config, default_config())
@@ -194,8 +233,18 @@ def validate(config: ml_collections.ConfigDict) -> None:
   _check_positive("train.num_devices", config.train.num_devices, allow_zero=True)
   for name in ("log_every_steps", "checkpoint_every_steps", "figures_every_steps", "max_checkpoints"):
     _check_positive(f"train.{name}", config.train[name])
+  _check_choice("train.compute_dtype", config.train.compute_dtype, COMPUTE_DTYPES)
+  _check_positive("train.steps_per_call", config.train.steps_per_call)
+  _check_intervals_fit_steps_per_call(config.train)
+  _check_positive("train.profile_steps", config.train.profile_steps, allow_zero=True)
   _check_positive("chain.num_samples", config.chain.num_samples)
-  _check_positive("chain.num_steps", config.chain.num_steps, allow_zero=True)
+  if config.chain.num_steps != CHAIN_STEPS_FROM_EVAL and not (
+    math.isfinite(config.chain.num_steps) and config.chain.num_steps >= 0
+  ):
+    raise InputError(
+      f"chain.num_steps={config.chain.num_steps!r} is not allowed; it must be >= 0, or -1 for the length "
+      "--mode=eval recommended"
+    )
   _check_positive("chain.long_num_steps", config.chain.long_num_steps, allow_zero=True)
   _check_positive("chain.noise_std", config.chain.noise_std, allow_zero=True)
   _check_positive("chain.step_size", config.chain.step_size)
@@ -206,6 +255,12 @@ def validate(config: ml_collections.ConfigDict) -> None:
   _check_positive("eval.prior_match_samples", config.eval.prior_match_samples)
   _check_positive("loss.kl_weight", config.loss.kl_weight, allow_zero=True)
   _check_positive("loss.adversarial_weight", config.loss.adversarial_weight, allow_zero=True)
+  _check_choice("loss.adversarial_scheme", config.loss.adversarial_scheme, objectives.ADVERSARIAL_SCHEMES)
+  _check_positive("loss.disc_gradient_penalty", config.loss.disc_gradient_penalty, allow_zero=True)
+  _check_positive("optim.disc_learning_rate", config.optim.disc_learning_rate)
+  _check_positive("train.disc_steps", config.train.disc_steps)
+  if config.data.source == "mnist":
+    _check_choice("data.split", config.data.split, ("train", "test"))
   _check_fraction("optim.b1", config.optim.b1)
   _check_fraction("optim.b2", config.optim.b2)
   _check_fraction("model.disc_dropout", config.model.disc_dropout)

@@ -8,6 +8,7 @@ import functools
 
 from absl import logging
 import jax
+import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import optax
@@ -31,15 +32,15 @@ class Experiment:
 def step_spec(config: ml_collections.ConfigDict, data_shape) -> StepSpec:
   """The step's networks, optimisers (Adam for every network), objective and constants, from a valid config."""
   objective = objectives.OBJECTIVES[config.model.objective]
-  autoencoder, discriminator = models.build(config.model, data_shape, objective)
+  autoencoder, discriminator = models.build(config.model, data_shape, objective, jnp.dtype(config.train.compute_dtype))
   optim = config.optim
 
-  def adam():
-    return optax.adam(optim.learning_rate, b1=optim.b1, b2=optim.b2)
+  def adam(learning_rate):
+    return optax.adam(learning_rate, b1=optim.b1, b2=optim.b2)
 
   return StepSpec(
     autoencoder=autoencoder,
-    ae_tx=adam(),
+    ae_tx=adam(optim.learning_rate),
     objective=objective,
     reconstruction_loss=objectives.reconstruction_loss(config.loss.reconstruction, config.loss.reduction),
     sigma=config.noise.sigma,
@@ -50,7 +51,10 @@ def step_spec(config: ml_collections.ConfigDict, data_shape) -> StepSpec:
     kl_weight=config.loss.kl_weight,
     adversarial_weight=config.loss.adversarial_weight,
     discriminator=discriminator,
-    disc_tx=adam() if discriminator else None,
+    disc_tx=adam(optim.disc_learning_rate) if discriminator else None,
+    adversarial_phases=objective.adversarial and config.loss.adversarial_scheme == "phases",
+    disc_steps=config.train.disc_steps,
+    disc_gradient_penalty=config.loss.disc_gradient_penalty,
   )
 
 
@@ -81,6 +85,7 @@ def initial_state(experiment: Experiment, example_batch: np.ndarray) -> train_st
     ae_tx=spec.ae_tx,
     disc_tx=spec.disc_tx,
     latent_dim=spec.latent_dim,
+    gen_tx=spec.ae_tx if spec.adversarial_phases else None,
   )
   return jax.jit(create, out_shardings=sharding.replicated(experiment.mesh))(
     experiment.init_key, example_batch=example_batch
@@ -92,7 +97,8 @@ def initial_state(experiment: Experiment, example_batch: np.ndarray) -> train_st
 _ALWAYS_FITTING = ("model.objective", "model.architecture", "model.latent_dim", "data.image_size", "data.channels")
 _BY_ARCHITECTURE = {"conv": ("model.widths",), "mlp": ("model.mlp_hidden",)}
 # The discriminator's layers and slope; its dropout is a training regulariser, like the learning rate.
-_ADVERSARIAL = ("model.disc_hidden", "model.leaky_relu_slope")
+# The scheme decides whether the state holds the encoder's second optimiser state.
+_ADVERSARIAL = ("model.disc_hidden", "model.leaky_relu_slope", "loss.adversarial_scheme")
 
 
 def _lookup(config, dotted: str):

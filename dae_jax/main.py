@@ -23,10 +23,11 @@ _WORKDIR = flags.DEFINE_string(
 _MODE = flags.DEFINE_enum(
   "mode",
   "train",
-  ["train", "sample", "eval", "theory"],
+  ["train", "sample", "eval", "chain_study", "theory"],
   "train: train (resuming); sample: write the paper's figures and trajectories from the "
-  "latest checkpoint; eval: measure the latest checkpoint (eval/summary.md); theory: the "
-  "score-identity check of configs/theory.py.",
+  "latest checkpoint (with --config.chain.num_steps=-1, the chain eval recommended); eval: measure the latest "
+  "checkpoint (eval/summary.md); chain_study: sweep chain settings on the latest checkpoint "
+  "(chain_study/table.md); theory: the score-identity check of configs/theory.py.",
 )
 _COORDINATOR = flags.DEFINE_string(
   "coordinator_address",
@@ -49,6 +50,10 @@ def _dispatch(config, workdir: str) -> None:
     from dae_jax.eval import evaluate
 
     evaluate.run(config, workdir)
+  elif _MODE.value == "chain_study":
+    from dae_jax.eval import chain_study
+
+    chain_study.run(config, workdir)
   elif _MODE.value == "theory":
     from dae_jax.theory import report
 
@@ -61,10 +66,10 @@ def _dispatch(config, workdir: str) -> None:
 
 
 def _config():
-  """The --config given, or for sample and eval the one the workdir's run recorded."""
+  """The --config given, or for sample, eval and chain_study the one the workdir's run recorded."""
   if _CONFIG.value is not None:
     return cli.loaded_config(_CONFIG)
-  if _MODE.value not in ("sample", "eval"):
+  if _MODE.value not in ("sample", "eval", "chain_study"):
     raise InputError(f"--config is required for --mode={_MODE.value}, e.g. --config=configs/daae.py")
   from dae_jax import metrics_io, storage
 

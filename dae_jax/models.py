@@ -3,9 +3,15 @@
 Decoders return logits; the sigmoid is applied by whoever needs pixels, so BCE is computed from logits.
 DAE, DVAE and DAAE share these modules; only a variational encoder differs (it returns a mean and a
 log-variance instead of one code).
+
+Mixed precision: each module's ``dtype`` is the compute dtype of its activations, matmuls and convolutions;
+parameters and BatchNorm statistics are always float32 (Flax's ``param_dtype``, and BatchNorm reduces in
+float32). What a module returns (codes, logits) is float32 whatever its ``dtype``, so losses, KL, the chains'
+state and eval see float32 and only the networks' insides are rounded.
 """
 
 from collections.abc import Sequence
+from typing import Any
 
 import flax.linen as nn
 import jax
@@ -15,11 +21,17 @@ import ml_collections
 from dae_jax.upconv import DownConv, UpConv
 
 
-def batch_norm(use_running_average: bool) -> nn.BatchNorm:
+def batch_norm(use_running_average: bool, dtype: Any = jnp.float32) -> nn.BatchNorm:
   # PyTorch's defaults (momentum 0.1 there is 0.9 here), as in the paper's DCGAN-style networks. Layers feeding
   # a BatchNorm have no bias: BatchNorm removes it, its true gradient is 0, and Adam would turn the rounding
   # noise in that gradient into full-size random steps.
-  return nn.BatchNorm(use_running_average=use_running_average, momentum=0.9, epsilon=1e-5)
+  return nn.BatchNorm(
+    use_running_average=use_running_average, momentum=0.9, epsilon=1e-5, dtype=dtype, param_dtype=jnp.float32
+  )
+
+
+def dense(features: int, dtype: Any, use_bias: bool = True) -> nn.Dense:
+  return nn.Dense(features, use_bias=use_bias, dtype=dtype, param_dtype=jnp.float32)
 
 
 def reparameterise(mean: jax.Array, log_var, eps: jax.Array) -> jax.Array:
@@ -28,6 +40,7 @@ def reparameterise(mean: jax.Array, log_var, eps: jax.Array) -> jax.Array:
 
 
 def _split_code(h: jax.Array, variational: bool):
+  h = h.astype(jnp.float32)
   if variational:
     mean, log_var = jnp.split(h, 2, axis=-1)
     return mean, log_var
@@ -40,14 +53,15 @@ class ConvEncoder(nn.Module):
   widths: Sequence[int]
   latent_dim: int
   variational: bool = False
+  dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, x: jax.Array, use_running_average: bool):
-    h = x
+    h = x.astype(self.dtype)  # DownConv computes in its input's dtype.
     for width in self.widths:
       h = DownConv(width, use_bias=False)(h)
-      h = nn.relu(batch_norm(use_running_average)(h))
-    h = nn.Dense(self.latent_dim * (2 if self.variational else 1))(h.reshape(h.shape[0], -1))
+      h = nn.relu(batch_norm(use_running_average, self.dtype)(h))
+    h = dense(self.latent_dim * (2 if self.variational else 1), self.dtype)(h.reshape(h.shape[0], -1))
     return _split_code(h, self.variational)
 
 
@@ -61,16 +75,17 @@ class ConvDecoder(nn.Module):
   widths: Sequence[int]
   image_size: int
   channels: int
+  dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, z: jax.Array, use_running_average: bool) -> jax.Array:
     widths = tuple(reversed(self.widths))
     base = self.image_size // 2 ** len(widths)
-    h = nn.Dense(base * base * widths[0], use_bias=False)(z).reshape(z.shape[0], base, base, widths[0])
-    h = nn.relu(batch_norm(use_running_average)(h))
+    h = dense(base * base * widths[0], self.dtype, use_bias=False)(z).reshape(z.shape[0], base, base, widths[0])
+    h = nn.relu(batch_norm(use_running_average, self.dtype)(h))
     for width in widths[1:]:
-      h = nn.relu(batch_norm(use_running_average)(UpConv(width, use_bias=False)(h)))
-    return UpConv(self.channels)(h)
+      h = nn.relu(batch_norm(use_running_average, self.dtype)(UpConv(width, use_bias=False)(h)))
+    return UpConv(self.channels)(h).astype(jnp.float32)
 
 
 class MLPEncoder(nn.Module):
@@ -79,31 +94,33 @@ class MLPEncoder(nn.Module):
   hidden: Sequence[int]
   latent_dim: int
   variational: bool = False
+  dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, x: jax.Array, use_running_average: bool):
     del use_running_average  # No BatchNorm: one interface for every encoder.
     h = x.reshape(x.shape[0], -1)
     for width in self.hidden:
-      h = nn.swish(nn.Dense(width)(h))
-    h = nn.Dense(self.latent_dim * (2 if self.variational else 1))(h)
+      h = nn.swish(dense(width, self.dtype)(h))
+    h = dense(self.latent_dim * (2 if self.variational else 1), self.dtype)(h)
     return _split_code(h, self.variational)
 
 
 class MLPDecoder(nn.Module):
   hidden: Sequence[int]
   data_shape: Sequence[int]
+  dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, z: jax.Array, use_running_average: bool) -> jax.Array:
     del use_running_average
     h = z
     for width in reversed(self.hidden):
-      h = nn.swish(nn.Dense(width)(h))
+      h = nn.swish(dense(width, self.dtype)(h))
     size = 1
     for dim in self.data_shape:
       size *= dim
-    return nn.Dense(size)(h).reshape(z.shape[0], *self.data_shape)
+    return dense(size, self.dtype)(h).astype(jnp.float32).reshape(z.shape[0], *self.data_shape)
 
 
 class Autoencoder(nn.Module):
@@ -129,32 +146,33 @@ class LatentDiscriminator(nn.Module):
   hidden: Sequence[int]
   dropout: float
   leaky_relu_slope: float
+  dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, z: jax.Array, deterministic: bool) -> jax.Array:
     h = z
     for width in self.hidden:
-      h = nn.leaky_relu(nn.Dense(width)(h), self.leaky_relu_slope)
+      h = nn.leaky_relu(dense(width, self.dtype)(h), self.leaky_relu_slope)
       h = nn.Dropout(self.dropout, deterministic=deterministic)(h)
-    return nn.Dense(1)(h)[:, 0]
+    return dense(1, self.dtype)(h)[:, 0].astype(jnp.float32)
 
 
 def build(
-  model_config: ml_collections.ConfigDict, data_shape: Sequence[int], objective
+  model_config: ml_collections.ConfigDict, data_shape: Sequence[int], objective, dtype: Any = jnp.float32
 ) -> tuple[Autoencoder, LatentDiscriminator | None]:
   """The autoencoder for ``data_shape`` (per example: (H, W, C) images or (d,) vectors) and, when the
-  ``objectives.Objective`` is adversarial, the latent discriminator."""
+  ``objectives.Objective`` is adversarial, the latent discriminator; every network computes in ``dtype``."""
   variational = objective.variational
   if model_config.architecture == "conv":
     height, _, channels = data_shape
-    encoder = ConvEncoder(tuple(model_config.widths), model_config.latent_dim, variational)
-    decoder = ConvDecoder(tuple(model_config.widths), height, channels)
+    encoder = ConvEncoder(tuple(model_config.widths), model_config.latent_dim, variational, dtype)
+    decoder = ConvDecoder(tuple(model_config.widths), height, channels, dtype)
   else:
-    encoder = MLPEncoder(tuple(model_config.mlp_hidden), model_config.latent_dim, variational)
-    decoder = MLPDecoder(tuple(model_config.mlp_hidden), tuple(data_shape))
+    encoder = MLPEncoder(tuple(model_config.mlp_hidden), model_config.latent_dim, variational, dtype)
+    decoder = MLPDecoder(tuple(model_config.mlp_hidden), tuple(data_shape), dtype)
   discriminator = None
   if objective.adversarial:
     discriminator = LatentDiscriminator(
-      tuple(model_config.disc_hidden), model_config.disc_dropout, model_config.leaky_relu_slope
+      tuple(model_config.disc_hidden), model_config.disc_dropout, model_config.leaky_relu_slope, dtype
     )
   return Autoencoder(encoder, decoder), discriminator

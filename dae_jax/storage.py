@@ -14,6 +14,9 @@ from etils import epath
 
 from dae_jax.errors import InputError
 
+# Local outputs are readable by everyone who can reach the workdir, as a shared results folder should be.
+FILE_MODE, DIRECTORY_MODE = 0o644, 0o755
+
 
 def is_remote(location) -> bool:
   return "://" in os.fspath(location)
@@ -26,14 +29,35 @@ def path(location) -> epath.Path:
   return epath.Path(os.path.abspath(os.path.expanduser(os.fspath(location))))
 
 
+def make_dirs(directory) -> None:
+  """``mkdir -p``; locally, each folder it creates is DIRECTORY_MODE whatever the umask (GCS has no modes)."""
+  directory = path(directory)
+  if is_remote(directory):
+    directory.mkdir(parents=True, exist_ok=True)
+    return
+  missing = []
+  while not directory.exists():
+    missing.append(directory)
+    directory = directory.parent
+  for folder in reversed(missing):
+    try:
+      folder.mkdir()
+    except FileExistsError:
+      continue  # Another process made it first; its modes are its own.
+    os.chmod(folder, DIRECTORY_MODE)
+
+
 def write_bytes(target: epath.Path, data: bytes) -> None:
   target = path(target)
-  target.parent.mkdir(parents=True, exist_ok=True)
+  make_dirs(target.parent)
   if is_remote(target):
     target.write_bytes(data)
     return
   temporary = target.parent / f".{target.name}.{os.getpid()}.tmp"
   temporary.write_bytes(data)
+  # The temporary's mode is what the rename keeps: set it here, or a restrictive umask (0077 on many clusters)
+  # makes every output unreadable to the rest of the group.
+  os.chmod(temporary, FILE_MODE)
   temporary.replace(target)
 
 

@@ -20,7 +20,10 @@ from dae_jax import (
   experiment,
   figures,
   metrics_io,
+  multi_step,
   preemption,
+  rng,
+  sampling,
   sharding,
   storage,
   train_state,
@@ -32,32 +35,114 @@ from dae_jax.errors import TrainingDiverged
 from dae_jax.experiment import Experiment
 
 
-def write_figures(run: Experiment, state, workdir: str, writer) -> None:
-  """Every process runs its share of the chains; process 0 (the one with a ``writer``) writes the pictures."""
+def write_figures(run: Experiment, state, images, workdir: str, writer) -> None:
+  """Every process runs its share of the chains and the reconstructions of the first training ``images``; process
+  0 (the one with a ``writer``) writes the pictures."""
   step = int(state.step)
+  paper = chains.paper_chains(run.config.chain)
   trajectories = chains.run(
     run.spec.autoencoder,
     state.autoencoder_variables(),
     jax.random.fold_in(run.figure_key, step),
-    chains.paper_chains(run.config.chain),
+    paper,
     run.config.chain.num_samples,
     run.data_shape,
     run.spec.latent_dim,
     run.config.chain.batchnorm,
     mesh=run.mesh,
   )
+  rows = _reconstructions(run, state, images)
   if writer is None:
     return
   directory = storage.path(workdir) / "figures"
-  grids = figures.write_pngs(trajectories, directory)
-  figures.write_pngs(trajectories, directory, suffix=f"_step{step:07d}")
-  writer.images(step, grids)
+  info, suffixes = figures.FigureInfo.of_run(run.config, step), ("", f"_step{step:07d}")
+  shown = figures.write_pngs(trajectories, paper, directory, info, suffixes)
+  shown["reconstructions"] = figures.write_reconstructions(rows, run.config.noise.sigma, directory, info, suffixes)
+  writer.images(step, shown)
   logging.info("Wrote figures for step %d to %s.", step, directory)
+
+
+def _reconstructions(run: Experiment, state, images):
+  """x, x + noise and R(x + noise) for the first training images, with the same noise at every step."""
+  config = run.config
+  return chains.reconstructions(
+    run.spec.autoencoder,
+    state.autoencoder_variables(),
+    rng.named(run.figure_key, "reconstructions"),
+    loader.to_pixels(images[: figures.RECONSTRUCTION_IMAGES]),
+    config.noise.sigma,
+    clip=config.noise.clip,
+    spec=sampling.spec_from_config(config.chain),
+    latent_dim=run.spec.latent_dim,
+    mesh=run.mesh,
+  )
 
 
 def step_from_inputs(state, inputs, key, *, spec: train_step_lib.StepSpec):
   """The train step on what a feeder sent: pixels are gathered and converted on the device."""
   return train_step_lib.train_step(state, loader.batch_pixels(inputs), key, spec=spec)
+
+
+def steps_from_inputs(state, inputs, key, *, spec: train_step_lib.StepSpec):
+  """k train steps in one ``lax.scan`` on what ``feeder.steps`` sent: k stacked batches, or the dataset and k
+  stacked index sets (each step gathers only its own batch, so the k batches are never all in memory as floats)."""
+  dataset, stacked = inputs if isinstance(inputs, tuple) else (None, inputs)
+
+  def one_step(state, part, key):
+    return step_from_inputs(state, part if dataset is None else (dataset, part), key, spec=spec)
+
+  return multi_step.scan_steps(one_step)(state, stacked, key)
+
+
+def _step_functions(run: Experiment, feeder) -> dict:
+  """The jitted dispatches by how many steps each runs: 1, and k = train.steps_per_call when k > 1. Each compiles
+  when first called, so a run that never needs a single step never compiles one."""
+  functions = {
+    1: sharding.jit_train_step(
+      functools.partial(step_from_inputs, spec=run.spec), run.mesh, input_sharding=feeder.input_sharding
+    )
+  }
+  k = run.config.train.steps_per_call
+  if k > 1:
+    functions[k] = sharding.jit_train_step(
+      functools.partial(steps_from_inputs, spec=run.spec), run.mesh, input_sharding=feeder.stacked_sharding
+    )
+  return functions
+
+
+class _Trace:
+  """A ``jax.profiler`` trace of ``num_steps`` steps (0: none) from the end of the first dispatch, which
+  compiles, into ``<workdir>/profile/`` (``plugins/profile/<run>/*.xplane.pb`` for TensorBoard's profile plugin
+  or XProf, and ``*.trace.json.gz`` for ui.perfetto.dev). The device is waited for at both ends only."""
+
+  def __init__(self, workdir: str, num_steps: int):
+    self._directory = str(storage.path(workdir) / "profile")
+    self._num_steps = num_steps
+    self._begin = None  # The step after which the trace started.
+
+  def __enter__(self):
+    return self
+
+  def after_dispatch(self, done: int, state) -> None:
+    if not self._num_steps:
+      return
+    starting = self._begin is None
+    if starting or done >= self._begin + self._num_steps:
+      jax.block_until_ready(state)  # So the trace holds exactly the dispatches between its two ends.
+      if starting:
+        jax.profiler.start_trace(self._directory, create_perfetto_trace=True)
+        self._begin = done
+      else:
+        self._stop(done)
+
+  def _stop(self, done) -> None:
+    jax.profiler.stop_trace()
+    self._num_steps = 0
+    logging.info("Wrote a profile of steps %d-%s to %s.", self._begin + 1, done, self._directory)
+
+  def __exit__(self, *exc_info):
+    if self._num_steps and self._begin is not None:  # The run ended before the traced steps did.
+      self._stop("its end")
 
 
 def _log_devices(run: Experiment, batch_size: int) -> None:
@@ -109,23 +194,26 @@ def _log_and_save(run: Experiment, state, metrics, done: int, outputs, stopping:
 def _loop(run: Experiment, state, images, workdir: str, checkpoints, writer, stop: preemption.StopRequest):
   train = run.config.train
   feeder = loader.make_feeder(images, run.config.seed, train.batch_size, run.mesh, run.config.data.device_resident)
-  step_fn = sharding.jit_train_step(
-    functools.partial(step_from_inputs, spec=run.spec), run.mesh, input_sharding=feeder.input_sharding
-  )
+  step_fns = _step_functions(run, feeder)
   start = int(state.step)
   outputs = (checkpoints, writer, metrics_io.Progress(start, train.num_steps))
-  for step in range(start, train.num_steps):
-    state, metrics = step_fn(state, feeder(step), run.step_key)
-    done, stopping = step + 1, stop.requested(step + 1)
-    _log_and_save(run, state, metrics, done, outputs, stopping)
-    if stopping:
-      logging.info("Stopped at step %d on %s; the checkpoint there resumes the run.", done, stop.reason)
-      return state
-    if _is_due(done, train.figures_every_steps, train.num_steps):
-      write_figures(run, state, workdir, writer)
+  dispatches = multi_step.calls(start, train.num_steps, train.steps_per_call)
+  with _Trace(workdir, train.profile_steps) as trace:
+    # n counts dispatches: JAX's multi-process stop agreement needs the number it is given to grow by one per call.
+    for n, (first, size) in enumerate(dispatches, start + 1):
+      inputs = feeder(first) if size == 1 else feeder.steps(first, size)
+      state, metrics = step_fns[size](state, inputs, run.step_key)
+      done, stopping = first + size, stop.requested(n)
+      trace.after_dispatch(done, state)
+      _log_and_save(run, state, metrics, done, outputs, stopping)
+      if stopping:
+        logging.info("Stopped at step %d on %s; the checkpoint there resumes the run.", done, stop.reason)
+        return state
+      if _is_due(done, train.figures_every_steps, train.num_steps):
+        write_figures(run, state, images, workdir, writer)
   if start >= train.num_steps:
     logging.info("Already trained to step %d; writing figures only.", start)
-    write_figures(run, state, workdir, writer)
+    write_figures(run, state, images, workdir, writer)
   return state
 
 

@@ -19,6 +19,8 @@ class TrainState(flax.struct.PyTreeNode):
   # None for objectives without a discriminator.
   disc_params: Any | None = None
   disc_opt_state: Any | None = None
+  # The encoder's own Adam state for the adversarial phase of the "phases" scheme; None otherwise.
+  gen_opt_state: Any | None = None
 
   def autoencoder_variables(self) -> dict:
     """What ``Autoencoder.apply`` and ``sample_chain`` take as ``params``."""
@@ -26,9 +28,10 @@ class TrainState(flax.struct.PyTreeNode):
 
 
 def create(
-  key: jax.Array, autoencoder, discriminator, ae_tx, disc_tx, example_batch: jax.Array, latent_dim: int
+  key: jax.Array, autoencoder, discriminator, ae_tx, disc_tx, example_batch: jax.Array, latent_dim: int, gen_tx=None
 ) -> TrainState:
-  """Fresh parameters for ``example_batch``'s shape; discriminator ones only when ``discriminator`` is given."""
+  """Fresh parameters for ``example_batch``'s shape; discriminator ones only when ``discriminator`` is given, and
+  a second optimiser state for the autoencoder's parameters only when ``gen_tx`` is."""
   ae_key, disc_key = jax.random.split(key)
   variables = autoencoder.init(ae_key, example_batch, use_running_average=False)
   disc_params = disc_opt_state = None
@@ -43,6 +46,7 @@ def create(
     ae_opt_state=ae_tx.init(variables["params"]),
     disc_params=disc_params,
     disc_opt_state=disc_opt_state,
+    gen_opt_state=gen_tx.init(variables["params"]) if gen_tx is not None else None,
   )
 
 

@@ -35,7 +35,7 @@ def test_paper_configs_are_the_papers_setup():
     ("noise.sigma", 0.0, r"noise.sigma=0.0 is not allowed; it must be > 0"),
     ("noise.sigma", -0.5, r"noise.sigma=-0.5 is not allowed"),
     ("data.image_size", 48, r"data.image_size=48 is not allowed; choose one of 32, 64"),
-    ("data.source", "mnist", r"data.source='mnist' is not allowed"),
+    ("data.source", "cifar10", r"data.source=.cifar10. is not allowed"),
     ("model.widths", (8, 16, 32, 64, 128, 256), r"do not divide data.image_size=32"),
     ("chain.batchnorm", "frozen", r"chain.batchnorm='frozen' is not allowed; choose one of batch, running"),
   ],

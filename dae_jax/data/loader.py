@@ -9,11 +9,14 @@ Two ways to feed the step:
   cache) and sent to the devices, a step ahead of the one that uses it;
 - device-resident: the whole dataset lives on every device (CelebA 64x64 is ~2 GB as uint8) and the step gathers
   its batch there, so the host only sends indices.
-Either way the step converts uint8 to float and, if asked, flips images horizontally on the device.
+Either way the step converts uint8 to float and, if asked, flips images horizontally on the device. With
+``train.steps_per_call`` = k > 1, ``feeder.steps(first, k)`` sends the k batches of one dispatch at once,
+stacked on a leading step axis ([k, batch, ...] images, or [k, batch] indices), split along the batch axis.
 """
 
 import jax
 import jax.numpy as jnp
+from jax.sharding import NamedSharding, PartitionSpec
 import numpy as np
 
 from dae_jax import sharding
@@ -61,19 +64,43 @@ def batch_pixels(inputs) -> jax.Array:
   return to_pixels(inputs)
 
 
+def stacked_batch_sharded(mesh: jax.sharding.Mesh) -> NamedSharding:
+  """k stacked batches [k, batch, ...]: the step axis whole on every device, the batch axis split as usual."""
+  return NamedSharding(mesh, PartitionSpec(None, sharding.DATA_AXIS))
+
+
+def _local_indices(seed: int, step: int, num_examples: int, batch_size: int) -> np.ndarray:
+  # Sorted before slicing, so the global batch is the same whatever the number of processes, and a
+  # memory-mapped cache is read front to back.
+  indices = np.sort(batch_indices(seed, step, num_examples, batch_size))
+  return process_slice(indices, jax.process_index(), jax.process_count())
+
+
+def _stacked_global(local: np.ndarray, mesh: jax.sharding.Mesh, batch_size: int) -> jax.Array:
+  """The global [k, batch, ...] array from this process's [k, local batch, ...] share."""
+  sharding.check_batch_divisible(batch_size, mesh.size)
+  shape = (local.shape[0], batch_size, *local.shape[2:])
+  return jax.make_array_from_process_local_data(stacked_batch_sharded(mesh), local, shape)
+
+
 class HostFeeder:
   """Sends this process's slice of each batch, as stored (uint8 stays uint8: 4x less to transfer)."""
 
   def __init__(self, images: np.ndarray, seed: int, batch_size: int, mesh: jax.sharding.Mesh):
     self._images, self._seed, self._batch_size, self._mesh = images, seed, batch_size, mesh
     self.input_sharding = sharding.batch_sharded(mesh)
+    self.stacked_sharding = stacked_batch_sharded(mesh)
+
+  def _local(self, step: int) -> np.ndarray:
+    return np.asarray(self._images[_local_indices(self._seed, step, self._images.shape[0], self._batch_size)])
 
   def __call__(self, step: int) -> jax.Array:
-    # Sorted before slicing, so the global batch is the same whatever the number of processes, and a
-    # memory-mapped cache is read front to back.
-    indices = np.sort(batch_indices(self._seed, step, self._images.shape[0], self._batch_size))
-    local = process_slice(indices, jax.process_index(), jax.process_count())
-    return sharding.global_batch(np.asarray(self._images[local]), self._mesh, self._batch_size)
+    return sharding.global_batch(self._local(step), self._mesh, self._batch_size)
+
+  def steps(self, first: int, k: int) -> jax.Array:
+    """The batches of steps first, ..., first + k - 1, stacked: [k, batch, ...]."""
+    local = np.stack([self._local(step) for step in range(first, first + k)])
+    return _stacked_global(local, self._mesh, self._batch_size)
 
 
 class DeviceFeeder:
@@ -84,13 +111,21 @@ class DeviceFeeder:
     self._num_examples = images.shape[0]
     self._dataset = sharding.replicate(np.asarray(images), mesh)
     self.input_sharding = (sharding.replicated(mesh), sharding.batch_sharded(mesh))
+    self.stacked_sharding = (sharding.replicated(mesh), stacked_batch_sharded(mesh))
+
+  def _local(self, step: int) -> np.ndarray:
+    return _local_indices(self._seed, step, self._num_examples, self._batch_size).astype(np.int32)
 
   def __call__(self, step: int) -> tuple:
-    indices = np.sort(batch_indices(self._seed, step, self._num_examples, self._batch_size)).astype(np.int32)
-    local = process_slice(indices, jax.process_index(), jax.process_count())
-    return self._dataset, sharding.global_batch(local, self._mesh, self._batch_size)
+    return self._dataset, sharding.global_batch(self._local(step), self._mesh, self._batch_size)
+
+  def steps(self, first: int, k: int) -> tuple:
+    """The dataset and the indices of steps first, ..., first + k - 1, stacked: [k, batch]."""
+    local = np.stack([self._local(step) for step in range(first, first + k)])
+    return self._dataset, _stacked_global(local, self._mesh, self._batch_size)
 
 
 def make_feeder(images: np.ndarray, seed: int, batch_size: int, mesh: jax.sharding.Mesh, device_resident: bool):
-  """A callable ``step -> inputs`` for the step, with ``input_sharding`` for ``jax.jit``."""
+  """A callable ``step -> inputs`` for the step, with ``input_sharding`` for ``jax.jit``; ``steps(first, k)`` and
+  ``stacked_sharding`` are the same for k steps at once."""
   return (DeviceFeeder if device_resident else HostFeeder)(images, seed, batch_size, mesh)

@@ -26,14 +26,16 @@ def markdown(summary: dict) -> str:
     "",
     f"Reference: {summary['reference']}.",
     "",
-    "| chain | SWD at step 0 | best SWD (step) | final SWD | first step improves |",
-    "|---|---|---|---|---|",
+    "| chain | SWD at step 0 | best SWD (step) | final SWD | first step improves | chosen step | SWD there | "
+    "precision | recall | diversity |",
+    "|---|---|---|---|---|---|---|---|---|---|",
   ]
   for name, c in summary["chains"].items():
     lines.append(
       f"| {name} | {c['swd'][0]:.1f} | {c['best_swd']:.1f} ({c['best_step']}) | {c['final_swd']:.1f} | "
-      f"{c['first_step_improves']} |"
+      f"{c['first_step_improves']} | {_chosen_cells(c)} |"
     )
+  lines += ["", *recommended_markdown(summary)]
   rec = summary["reconstruction"]
   lines += [
     "",
@@ -56,6 +58,39 @@ def markdown(summary: dict) -> str:
       f"{p['mean_majority_baseline']:.3f}.",
     ]
   return "\n".join(lines) + "\n"
+
+
+def _number(values, step: int, digits: int) -> str:
+  return f"{values[step]:.{digits}f}" if values is not None else "n/a"
+
+
+def _chosen_cells(curve: dict) -> str:
+  """Chosen step (marked when no step of the chain keeps the recall floor), its SWD, precision, recall and the
+  samples' mean pairwise distance there."""
+  choice = curve["chosen"]
+  step = choice["step"]
+  mark = "" if choice["eligible"] else " (below the recall floor)"
+  cells = [f"{step}{mark}", f"{choice['swd']:.1f}"]
+  cells += [_number(curve.get(name), step, 3) for name in ("precision", "recall", "diversity")]
+  return " | ".join(cells)
+
+
+def recommended_markdown(summary: dict) -> list:
+  """The recommended chain and, when measured, what precision and recall were computed on."""
+  best = summary["recommended"]
+  spec = ", ".join(f"{k}={v}" for k, v in best["spec"].items())
+  lines = [
+    f"Recommended (chain.num_steps=-1 samples with it): {best['chain']}, {best['num_steps']} steps from "
+    f"{best['start']} (SWD {best['swd']:.1f}; {best['rule']}); ChainSpec({spec})."
+  ]
+  if "precision_recall" in summary:
+    settings = summary["precision_recall"]
+    lines += [
+      "",
+      f"Precision and recall: k = {settings['k']} nearest neighbours on {settings['features']}; diversity is the "
+      f"samples' mean pairwise distance there, {settings['reference_diversity']:.3f} for the reference images.",
+    ]
+  return lines
 
 
 def prior_match_markdown(match: dict) -> list:
@@ -84,25 +119,20 @@ def prior_match_markdown(match: dict) -> list:
   ]
 
 
-def plot_curves(curves: dict) -> bytes:
-  """The SWD curves as PNG bytes."""
-  figure = Figure(figsize=(6, 4))  # Not pyplot: no global figure state, no display backend.
-  ax = figure.subplots()
+def plot_curves(curves: dict, title: str = "Sample quality along each chain") -> bytes:
+  """The SWD curves, and the recall curves when measured, as PNG bytes."""
+  with_recall = all("recall" in c for c in curves.values())
+  figure = Figure(figsize=(11 if with_recall else 6, 4))  # Not pyplot: no global figure state, no display backend.
+  axes = figure.subplots(1, 2 if with_recall else 1, squeeze=False)[0]
   for name, curve in curves.items():
-    ax.plot(curve["swd"], label=name)
-  ax.set(
-    xlabel="chain step",
-    ylabel="SWD to the reference images (x 1e3)",
-    yscale="log",
-    title="Sample quality along each chain",
-  )
-  ax.legend(fontsize=8)
+    axes[0].plot(curve["swd"], label=name)
+    if with_recall:
+      axes[1].plot(curve["recall"], label=name)
+  axes[0].set(xlabel="chain step", ylabel="SWD to the reference images (x 1e3)", yscale="log", title=title)
+  axes[0].legend(fontsize=7)
+  if with_recall:
+    axes[1].set(xlabel="chain step", ylabel="recall (k-NN manifolds)", ylim=(-0.02, 1.02), title="Coverage")
   return storage.encoded(figure.savefig, format="png", dpi=100, bbox_inches="tight")
-
-
-def chain_gif(trajectory: np.ndarray) -> bytes:
-  frames = [Image.fromarray(figures.grid(np.asarray(step)[None, :8])) for step in trajectory]
-  return storage.encoded(frames[0].save, format="GIF", save_all=True, append_images=frames[1:], duration=150, loop=0)
 
 
 def _prior_match_scalars(match: dict) -> dict:
@@ -115,6 +145,14 @@ def _to_tensorboard(workdir, summary: dict, plot_png: bytes) -> None:
   # A second evaluation at the same step replaces the first one's lines instead of adding copies.
   writer = metrics_io.MetricsWriter(workdir, drop=lambda r: r["step"] == step and metrics_io.is_eval_record(r))
   scalars = {f"eval/{name}_{key}": c[key] for name, c in summary["chains"].items() for key in ("best_swd", "final_swd")}
+  scalars.update(
+    {
+      f"eval/{name}_chosen_{key}": c["chosen"][key]
+      for name, c in summary["chains"].items()
+      for key in ("precision", "recall")
+      if key in c["chosen"]
+    }
+  )
   scalars.update(_prior_match_scalars(summary.get("prior_match", {})))
   writer.scalars(summary["step"], scalars)
   plot = np.asarray(Image.open(io.BytesIO(plot_png)).convert("RGB"))
@@ -122,15 +160,19 @@ def _to_tensorboard(workdir, summary: dict, plot_png: bytes) -> None:
   writer.close()
 
 
-def write(workdir, summary: dict, trajectories: dict) -> None:
+def write(workdir, summary: dict, trajectories: dict, evaluated: dict, info: figures.FigureInfo) -> None:
+  """``evaluated``: the ``chains.Chain`` of each trajectory, which the chain figures' titles describe."""
   eval_dir, figure_dir = storage.path(workdir) / "eval", storage.path(workdir) / "figures"
   storage.write_text(eval_dir / "summary.json", json.dumps(summary, indent=2))
   storage.write_text(eval_dir / "summary.md", markdown(summary))
-  plot_png = plot_curves(summary["chains"])
+  plot_png = plot_curves(summary["chains"], f"Sample quality along each chain\nreference: {summary['reference']}")
   storage.write_bytes(figure_dir / "eval_swd_along_chains.png", plot_png)
-  storage.write_bytes(figure_dir / "chain_from_noise.gif", chain_gif(np.asarray(trajectories["from_noise"])))
+  storage.write_bytes(figure_dir / "chain_from_noise.gif", figures.chain_gif(trajectories["from_noise"]))
   _to_tensorboard(workdir, summary, plot_png)
-  figures.write_pngs(
-    {FIGURE_NAMES[name]: np.asarray(trajectories[name]) for name in FIGURE_NAMES}, figure_dir, suffix="_eval"
+  figures.write_eval_pngs(
+    {FIGURE_NAMES[name]: np.asarray(trajectories[name]) for name in FIGURE_NAMES},
+    {FIGURE_NAMES[name]: evaluated[name] for name in FIGURE_NAMES},
+    figure_dir,
+    info,
   )
   logging.info("Wrote %s and %s.", eval_dir / "summary.md", figure_dir)
