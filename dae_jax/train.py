@@ -32,6 +32,7 @@ from dae_jax import (
 from dae_jax import train_step as train_step_lib
 from dae_jax.data import loader
 from dae_jax.errors import TrainingDiverged
+from dae_jax.eval import evaluate, prior_match
 from dae_jax.experiment import Experiment
 
 
@@ -173,7 +174,7 @@ def _is_due(step: int, every: int, last: int) -> bool:
 
 def _log_and_save(run: Experiment, state, metrics, done: int, outputs, stopping: bool) -> None:
   """Metrics at log steps; a checkpoint at save steps and where the run stops. Both check finiteness first."""
-  checkpoints, writer, progress = outputs
+  checkpoints, writer, progress, prior_monitor = outputs
   train = run.config.train
   log_due = _is_due(done, train.log_every_steps, train.num_steps)
   save_due = stopping or _is_due(done, train.checkpoint_every_steps, train.num_steps)
@@ -184,11 +185,24 @@ def _log_and_save(run: Experiment, state, metrics, done: int, outputs, stopping:
   if log_due:
     rates = progress.report(done)
     if writer:  # Process 0 only: one progress line per run, not one per process.
-      writer.scalars(done, {**metrics, **rates})
+      writer.scalars(done, {**metrics, **rates, **(prior_monitor(state) if prior_monitor else {})})
       metrics_io.log_line(done, train.num_steps, metrics, rates)
   if save_due:
     _check_state_finite(done, state)
     checkpointing.save(checkpoints, state)
+
+
+def _prior_monitor(run: Experiment):
+  """``state -> scalars``: the prior match of a fixed held-out batch (fixed noise too), for objectives with a
+  prior (DVAE, DAAE); None for the others."""
+  objective = run.spec.objective
+  if not (objective.variational or objective.adversarial):
+    return None
+  images = evaluate.held_out(run.config)[0][: prior_match.TRAINING_SAMPLES]
+  if len(images) < 2:
+    return None
+  key, probe_steps = rng.named(run.figure_key, "prior_match"), run.config.eval.probe_steps
+  return functools.partial(prior_match.training_scalars, run.spec, key=key, images=images, probe_steps=probe_steps)
 
 
 def _loop(run: Experiment, state, images, workdir: str, checkpoints, writer, stop: preemption.StopRequest):
@@ -196,7 +210,8 @@ def _loop(run: Experiment, state, images, workdir: str, checkpoints, writer, sto
   feeder = loader.make_feeder(images, run.config.seed, train.batch_size, run.mesh, run.config.data.device_resident)
   step_fns = _step_functions(run, feeder)
   start = int(state.step)
-  outputs = (checkpoints, writer, metrics_io.Progress(start, train.num_steps))
+  monitor = _prior_monitor(run) if writer else None
+  outputs = (checkpoints, writer, metrics_io.Progress(start, train.num_steps), monitor)
   dispatches = multi_step.calls(start, train.num_steps, train.steps_per_call)
   with _Trace(workdir, train.profile_steps) as trace:
     # n counts dispatches: JAX's multi-process stop agreement needs the number it is given to grow by one per call.

@@ -34,6 +34,8 @@ def test_prepare_once_then_train_from_the_celeba_zip(tmp_path):
   manifest = json.loads(prepared.stdout)
   assert manifest["count"] == 8 and manifest["source"] == "celeba_files" and manifest["size"] == 32
   assert os.path.exists(os.path.join(manifest["directory"], "images.npy"))
+  # The held-out split too: training logs the prior match of a held-out batch.
+  assert manifest["held_out"]["split"] == "test" and manifest["held_out"]["count"] >= 1
 
   trained = _run(
     "dae_jax.main",

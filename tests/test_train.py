@@ -17,6 +17,9 @@ def test_train_and_evaluate_writes_the_workdir_and_resumes(tiny_config, tmp_path
   assert sorted(int(p.name) for p in (tmp_path / "checkpoints").iterdir()) == [2, 4, 6]
   first = json.loads((tmp_path / "metrics.jsonl").read_text().splitlines()[0])
   assert {"loss", "reconstruction", "adversarial", "discriminator", "steps_per_sec", "eta_sec"} <= set(first)
+  # The prior match of a fixed held-out batch, logged with the training scalars (issue 11).
+  assert 0.0 <= first["prior_match/probe_accuracy"] <= 1.0 and 0.0 <= first["prior_match/discriminator_accuracy"] <= 1
+  assert first["prior_match/frechet_distance"] > 0.0
   assert _steps(tmp_path) == [2, 4, 6]
   assert any(p.name.startswith("events.out.tfevents") for p in (tmp_path / "tensorboard").iterdir())
   for name in ("fig1_from_noise", "fig2_noise_injection", "fig3_from_prior"):

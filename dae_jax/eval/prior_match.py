@@ -155,3 +155,19 @@ def of_model(
       return experiment_spec.discriminator.apply({"params": state.disc_params}, z, deterministic=True)
 
   return measure(key, codes, probe_steps, discriminator_logits)
+
+
+# Held-out images whose prior match is logged during training: enough for the probe, cheap at every log step.
+TRAINING_SAMPLES = 512
+TRAINING_SCALARS = ("frechet_distance", "probe_accuracy", "discriminator_accuracy")
+
+
+def training_scalars(experiment_spec, state, key: jax.Array, images, probe_steps: int) -> dict:
+  """``of_model`` on a fixed held-out batch, as scalars named "prior_match/<measure>" for the training log.
+
+  Only the parameters and BatchNorm statistics are fetched to the host (not the optimiser states, twice their
+  size), so the process that logs computes it on its own, whatever the mesh the state is sharded over.
+  """
+  weights = jax.device_get(state.replace(ae_opt_state=None, disc_opt_state=None, gen_opt_state=None))
+  match = of_model(experiment_spec, weights, key, images, probe_steps)
+  return {f"prior_match/{name}": match[name] for name in TRAINING_SCALARS if name in match}
