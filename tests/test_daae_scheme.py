@@ -1,4 +1,4 @@
-"""The DAAE's training schemes: the AAE's separate phases (the default) and the joint loss (the earlier code)."""
+"""The DAAE's training schemes: the joint loss (the default) and the AAE's separate phases."""
 
 import jax
 import jax.numpy as jnp
