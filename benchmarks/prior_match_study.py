@@ -46,10 +46,9 @@ def _run(root: pathlib.Path, name: str, config: str, overrides: list) -> None:
 def _row(name: str, summary: dict) -> str:
   match, chain = summary["prior_match"], summary["chains"]["from_prior"]
   steps = min(PAPER_CHAIN_STEPS, len(chain["swd"]) - 1)
-  before, after = (chain["swd"][0], chain["precision"][0], chain["recall"][0]), (
-    chain["swd"][steps],
-    chain["precision"][steps],
-    chain["recall"][steps],
+  before, after = (
+    (chain["swd"][0], chain["precision"][0], chain["recall"][0]),
+    (chain["swd"][steps], chain["precision"][steps], chain["recall"][steps]),
   )
   discriminator = match.get("discriminator_accuracy")
   cells = [
