@@ -33,9 +33,8 @@ def main(argv):
       print(f"data.source={config.data.source!r} ships with {package} and needs no preparation")
       return
     manifest = _prepared(config.data)
-    if config.data.source in evaluate.SPLIT_SOURCES and config.eval.split != config.data.split:
-      held_config = config.data.copy_and_resolve_references()
-      held_config.split = config.eval.split
+    held_config = evaluate.held_out_data_config(config)
+    if held_config is not None and held_config.split != config.data.split:
       manifest["held_out"] = _prepared(held_config)
     print(json.dumps(manifest, indent=2, sort_keys=True))
   except InputError as e:

@@ -2,7 +2,9 @@
 
 import json
 
-from dae_jax import train
+import numpy as np
+
+from dae_jax import experiment, train
 
 
 def _steps(workdir) -> list:
@@ -33,3 +35,15 @@ def test_train_and_evaluate_writes_the_workdir_and_resumes(tiny_config, tmp_path
   assert int(resumed.step) == 8
   assert _steps(tmp_path) == [2, 4, 6, 8]  # Appended, none repeated.
   assert sorted(int(p.name) for p in (tmp_path / "checkpoints").iterdir()) == [4, 6, 8]
+
+
+def test_the_prior_monitor_logs_what_each_objective_has_and_is_the_same_at_every_call(tiny_config):
+  """DAE: no prior, no monitor. DVAE: the distance and the probe, not the discriminator it lacks. The held-out
+  batch and its noise are fixed, so one state gives the same numbers at every log step."""
+  assert train._prior_monitor(experiment.build(tiny_config("dae"))) is None
+  run = experiment.build(tiny_config("dvae"))
+  state = experiment.initial_state(run, np.zeros((8, *run.data_shape), np.float32))
+  monitor = train._prior_monitor(run)
+  first, second = monitor(state), monitor(state)
+  assert set(first) == {"prior_match/frechet_distance", "prior_match/probe_accuracy"}
+  assert first == second

@@ -29,11 +29,19 @@ SPLIT_SOURCES = ("celeba", "celeba_files", "mnist")
 PRIOR_MATCH_SAMPLES = 2048
 
 
+def held_out_data_config(config):
+  """``config.data`` with ``eval.split`` for its split; None for sources without a held-out split."""
+  if config.data.source not in SPLIT_SOURCES:
+    return None
+  held_config = config.data.copy_and_resolve_references()
+  held_config.split = config.eval.split
+  return held_config
+
+
 def held_out(config) -> tuple:
   """(images, attributes or None, description) to compare samples with."""
-  if config.data.source in SPLIT_SOURCES:
-    held_config = config.data.copy_and_resolve_references()
-    held_config.split = config.eval.split
+  held_config = held_out_data_config(config)
+  if held_config is not None:
     images, attributes = data.load(held_config)
     return images, attributes, f"the {config.eval.split} split"
   images, attributes = data.load(config.data)
