@@ -61,6 +61,10 @@ def default_config() -> ml_collections.ConfigDict:
   config.model.disc_hidden = (1000, 1000)
   config.model.disc_dropout = 0.2
   config.model.leaky_relu_slope = 0.2
+  # A BatchNorm without scale or shift on the code (conv encoders of one code: DAE, DAAE): every dimension then
+  # has mean 0 and variance 1, as under the prior. configs/daae.py turns it on: with it the DAAE's codes of
+  # held-out images match N(0, I) (README, "The DAAE's prior match"); the paper's encoder has none.
+  config.model.code_batchnorm = False
 
   config.noise = ml_collections.ConfigDict()
   # Standard deviation of the Gaussian corruption; the paper's variance sigma^2 = 0.25 is std 0.5.
@@ -267,6 +271,13 @@ def validate(config: ml_collections.ConfigDict) -> None:
   _check_positive("model.leaky_relu_slope", config.model.leaky_relu_slope, allow_zero=True)
   _check_positive("eval.nguyen_step_size", config.eval.nguyen_step_size)
   _check_positive("eval.nguyen_noise_std", config.eval.nguyen_noise_std, allow_zero=True)
+  if config.model.code_batchnorm and (
+    config.model.architecture != "conv" or objectives.OBJECTIVES[config.model.objective].variational
+  ):
+    raise InputError(
+      f"model.code_batchnorm=True is not allowed with model.objective={config.model.objective!r} and "
+      f"model.architecture={config.model.architecture!r}; it needs a conv encoder of one code (dae, daae)"
+    )
   widths = tuple(config.model.widths)
   if not widths or any(w <= 0 for w in widths):
     raise InputError(f"model.widths={widths!r} is not allowed; give one or more positive channel counts")

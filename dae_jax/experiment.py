@@ -95,7 +95,9 @@ def initial_state(experiment: Experiment, example_batch: np.ndarray) -> train_st
 # What the saved arrays are: their shapes and the functions they compute. Everything else (steps, intervals,
 # chain settings, optimiser, noise, loss weights, data source, seed) may change between the runs of one workdir.
 _ALWAYS_FITTING = ("model.objective", "model.architecture", "model.latent_dim", "data.image_size", "data.channels")
-_BY_ARCHITECTURE = {"conv": ("model.widths",), "mlp": ("model.mlp_hidden",)}
+_BY_ARCHITECTURE = {"conv": ("model.widths", "model.code_batchnorm"), "mlp": ("model.mlp_hidden",)}
+# Keys added after runs were recorded without them, with the value such a run had.
+_BEFORE_THE_KEY = {"model.code_batchnorm": False}
 # The discriminator's layers and slope; its dropout is a training regulariser, like the learning rate.
 # The scheme decides whether the state holds the encoder's second optimiser state.
 _ADVERSARIAL = ("model.disc_hidden", "model.leaky_relu_slope", "loss.adversarial_scheme")
@@ -117,11 +119,13 @@ def fitting_keys(config: ml_collections.ConfigDict) -> tuple:
 def config_differences(given: ml_collections.ConfigDict, recorded: ml_collections.ConfigDict) -> list[str]:
   """``"key: recorded in the workdir, given given"`` for each fitting key that differs. Keys of a part that only
   one of the two has (a DAAE's discriminator against a DVAE) follow from a difference already named; a key the
-  recorded config lacks (written before the key existed) is not compared."""
+  recorded config lacks (written before the key existed) is compared with the value such runs had, when it is in
+  ``_BEFORE_THE_KEY``, and not compared otherwise."""
   shared = [key for key in fitting_keys(given) if key in fitting_keys(recorded)]
   differences = []
   for key in shared:
     old, new = _lookup(recorded, key), _lookup(given, key)
+    old = _BEFORE_THE_KEY.get(key) if old is None else old
     if old is not None and old != new:
       differences.append(f"{key}: {old} in the workdir, {new} given")
   return differences

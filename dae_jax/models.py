@@ -48,12 +48,14 @@ def _split_code(h: jax.Array, variational: bool):
 
 
 class ConvEncoder(nn.Module):
-  """4x4 stride-2 convs, BatchNorm + ReLU after each, then a dense layer to the code."""
+  """4x4 stride-2 convs, BatchNorm + ReLU after each, then a dense layer to the code; with ``standardise_code``, a
+  BatchNorm without scale or shift on the code (``model.code_batchnorm``, the DAAE's default)."""
 
   widths: Sequence[int]
   latent_dim: int
   variational: bool = False
   dtype: Any = jnp.float32
+  standardise_code: bool = False
 
   @nn.compact
   def __call__(self, x: jax.Array, use_running_average: bool):
@@ -61,7 +63,21 @@ class ConvEncoder(nn.Module):
     for width in self.widths:
       h = DownConv(width, use_bias=False)(h)
       h = nn.relu(batch_norm(use_running_average, self.dtype)(h))
-    h = dense(self.latent_dim * (2 if self.variational else 1), self.dtype)(h.reshape(h.shape[0], -1))
+    features = self.latent_dim * (2 if self.variational else 1)
+    h = dense(features, self.dtype, use_bias=not self.standardise_code)(h.reshape(h.shape[0], -1))
+    if self.standardise_code:
+      # Each code dimension gets N(0, I)'s mean and variance by construction, over the batch in training (the
+      # running averages at evaluation), so the discriminator is left only the shape and the correlations to
+      # match; without a scale or shift, nothing can learn the moments away again.
+      h = nn.BatchNorm(
+        use_running_average=use_running_average,
+        momentum=0.9,
+        epsilon=1e-5,
+        use_scale=False,
+        use_bias=False,
+        dtype=self.dtype,
+        param_dtype=jnp.float32,
+      )(h)
     return _split_code(h, self.variational)
 
 
@@ -165,7 +181,9 @@ def build(
   variational = objective.variational
   if model_config.architecture == "conv":
     height, _, channels = data_shape
-    encoder = ConvEncoder(tuple(model_config.widths), model_config.latent_dim, variational, dtype)
+    encoder = ConvEncoder(
+      tuple(model_config.widths), model_config.latent_dim, variational, dtype, model_config.code_batchnorm
+    )
     decoder = ConvDecoder(tuple(model_config.widths), height, channels, dtype)
   else:
     encoder = MLPEncoder(tuple(model_config.mlp_hidden), model_config.latent_dim, variational, dtype)

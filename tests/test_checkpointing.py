@@ -133,6 +133,13 @@ def test_only_the_keys_that_make_the_checkpoint_are_compared(tiny_config):
   assert experiment.config_differences(wider, daae) == ["model.disc_hidden: (16, 16) in the workdir, (32, 32) given"]
   del recorded.model["latent_dim"]  # A config.json written before the key existed.
   assert experiment.config_differences(tiny_config("dvae", model__latent_dim=3), recorded) == []
+  # Before model.code_batchnorm existed, no encoder had one: such a run does not fit a config that asks for it.
+  del recorded.model["code_batchnorm"]
+  assert experiment.config_differences(tiny_config("dvae"), recorded) == []
+  assert experiment.config_differences(tiny_config("dae", model__code_batchnorm=True), recorded) == [
+    "model.objective: dvae in the workdir, dae given",
+    "model.code_batchnorm: False in the workdir, True given",
+  ]
 
 
 def test_restore_refuses_a_config_that_does_not_fit_before_reading_checkpoints(tiny_config, tmp_path):

@@ -162,3 +162,14 @@ def test_the_known_key_check_compares_with_any_reference_tree():
   theory.hiden = (4,)
   with pytest.raises(InputError, match=r"config key 'hiden' .*; did you mean 'hidden'\?"):
     config_lib.check_known_keys(theory, importlib.import_module("configs.theory").get_config())
+
+
+@pytest.mark.parametrize("objective, architecture", [("dvae", "conv"), ("daae", "mlp")])
+def test_a_code_batchnorm_needs_a_conv_encoder_of_one_code(objective, architecture):
+  config = importlib.import_module("configs.daae").get_config("tiny")
+  config.model.objective, config.model.architecture = objective, architecture
+  config.model.code_batchnorm = True
+  with pytest.raises(InputError, match=f"^model.code_batchnorm=True is not allowed with model.objective='{objective}'"):
+    config_lib.validate(config)
+  config.model.code_batchnorm = False
+  config_lib.validate(config)

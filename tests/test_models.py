@@ -83,3 +83,19 @@ def test_decoder_first_batchnorm_normalises_each_channel_of_the_map(widths):
   np.testing.assert_allclose(normalised.mean((0, 1, 2)), 0, atol=1e-5)
   np.testing.assert_allclose(normalised.var((0, 1, 2)), 1, atol=1e-3)
   assert float(jnp.abs(normalised.mean(0)).max()) > 0.05
+
+
+def test_a_code_batchnorm_gives_every_code_dimension_the_priors_mean_and_variance():
+  encoder = models.ConvEncoder((8, 16), 6, standardise_code=True)
+  # Inputs far from standardised codes: an offset and a scale the dense layer carries into the code.
+  x = 3.0 + 2.0 * jax.random.uniform(jax.random.PRNGKey(0), (64, 16, 16, 1))
+  variables = encoder.init(jax.random.PRNGKey(1), x, False)
+  assert "bias" not in variables["params"]["Dense_0"]  # The BatchNorm would remove it.
+  assert set(variables["params"]) == {"DownConv_0", "DownConv_1", "BatchNorm_0", "BatchNorm_1", "Dense_0"}
+  (code, log_var), _ = encoder.apply(variables, x, False, mutable=["batch_stats"])
+  assert log_var is None and code.shape == (64, 6)
+  np.testing.assert_allclose(np.mean(code, 0), 0, atol=1e-5)
+  np.testing.assert_allclose(np.var(code, 0), 1, atol=1e-3)
+  plain = models.ConvEncoder((8, 16), 6)
+  plain_code, _ = plain.apply(plain.init(jax.random.PRNGKey(1), x, False), x, False, mutable=["batch_stats"])[0]
+  assert float(np.abs(np.var(plain_code, 0) - 1).max()) > 0.1  # Without it, nothing standardises the code.
