@@ -11,7 +11,7 @@ import zlib
 import jax
 
 # Keys made once per run, from the seed.
-RUN_STREAMS = ("init", "train", "figures", "eval")
+RUN_STREAMS = ("init", "train", "figures", "eval", "chain_study")
 # Keys drawn anew at every training step, from the "train" key and the step number.
 STEP_STREAMS = ("corrupt", "posterior", "gen_dropout", "prior", "disc_dropout", "flip")
 
