@@ -1,14 +1,16 @@
-"""The DCGAN layers (4x4 kernels, stride 2) with every direction computed in the form XLA:CPU runs fastest.
+"""The DCGAN layers (4x4 kernels, stride 2) as matmuls on CPU, with gradients written by hand.
 
 A strided convolution S_K and the transposed convolution T_K = S_K^T are each other's gradients:
 
   y = S_K(z):  dz = T_K(dy),  dK = kernel gradient of S at (z, dy)
   y = T_K(x):  dx = S_K(dy),  dK = kernel gradient of S at (dy, x)
 
-XLA:CPU differentiates ``lax.conv_transpose`` at a few GFLOP/s (autodiff of a convolution with a dilated input)
-and runs any dilated-input convolution at about a third of the speed of a strided one. So here T is computed
-without dilation, as one stride-1 2x2 convolution producing the four output phases as channels, then
-interleaved; S is XLA's strided convolution; and both gradients are written by hand from the pair above.
+On CPU both are one matmul with the 16 I-channel patches of S's input (``patches``) or with their adjoint
+(``unpatch``), so each layer is three matmuls: forward, input gradient and kernel gradient. XLA:CPU runs its
+own convolutions at about half the speed it runs a matmul of the same size, differentiates ``conv_transpose``
+at a few GFLOP/s, and runs the kernel gradient's matmul as autodiff writes it (contracting the long batch x
+pixels axis of both operands) through a slower library than the other two; so the gradients are written by
+hand with that matmul's small operand transposed first (benchmarks/conv_layers.py measures each form).
 
 ``DownConv`` and ``UpConv`` are drop-ins for ``nn.Conv(f, (4, 4), (2, 2), padding=((1, 1), (1, 1)))`` and
 ``nn.ConvTranspose(f, (4, 4), (2, 2), padding="SAME")``: same parameter names, shapes, initialisers, outputs and
@@ -25,65 +27,93 @@ from jax import lax
 import jax.numpy as jnp
 
 _DIMENSIONS = ("NHWC", "HWIO", "NHWC")
-_PADDING = ((1, 1), (1, 1))
-# Output phase a of the transposed conv reads input rows (i - 1, i) for a = 0 and (i, i + 1) for a = 1; these
-# are the kernel rows that multiply them (derived from S: out[i] = sum_k z[2i + k - 1] K[k]).
-_PHASE_TAPS = ((3, 1), (2, 0))
 
 
-def _strided(z: jax.Array, kernel: jax.Array) -> jax.Array:
-  """S_K: [N, 2H, 2W, I] -> [N, H, W, O] with kernel [4, 4, I, O]."""
-  return lax.conv_general_dilated(z, kernel, (2, 2), _PADDING, dimension_numbers=_DIMENSIONS)
+def patches(z: jax.Array) -> jax.Array:
+  """[N, H', W', C] -> [N, H, W, 16 C], the inputs of each output pixel of S (padding 1, stride 2).
+
+  Space-to-depth first, so that the 4x4 stride-2 window becomes a 2x2 stride-1 window of 4 C channels: four
+  contiguous slices rather than sixteen strided ones. An odd H' or W' gets one more zero row or column, whose
+  extra output is cropped.
+  """
+  n, h_in, w_in, c = z.shape
+  h, w = (h_in - 2) // 2 + 1, (w_in - 2) // 2 + 1
+  padded = jnp.pad(z, ((0, 0), (1, 1 + h_in % 2), (1, 1 + w_in % 2), (0, 0)))
+  rows, cols = padded.shape[1] // 2, padded.shape[2] // 2
+  blocks = padded.reshape(n, rows, 2, cols, 2, c).transpose(0, 1, 3, 2, 4, 5).reshape(n, rows, cols, 4 * c)
+  return jnp.concatenate([blocks[:, a : a + h, b : b + w] for a in (0, 1) for b in (0, 1)], axis=-1)
 
 
-def _kernel_grad(z: jax.Array, dy: jax.Array, kernel: jax.Array) -> jax.Array:
-  _, vjp = jax.vjp(lambda k: _strided(z, k), kernel)
-  return vjp(dy)[0]
+def unpatch(columns: jax.Array, shape: tuple[int, ...]) -> jax.Array:
+  """The adjoint of ``patches`` for an input of ``shape``: each column summed back into the pixel it came from."""
+  return jax.linear_transpose(patches, jax.ShapeDtypeStruct(shape, columns.dtype))(columns)[0]
 
 
-def _phase_kernel(kernel: jax.Array) -> jax.Array:
-  """[4, 4, I, O] -> [2, 2, O, 4 I]: the stride-1 kernel producing the four output phases (a, b) of T_K."""
-  transposed = jnp.swapaxes(kernel, 2, 3)
-  rows = []
-  for t in range(2):
-    taps = [
-      jnp.concatenate([transposed[_PHASE_TAPS[a][t], _PHASE_TAPS[b][s]] for a in (0, 1) for b in (0, 1)], axis=-1)
-      for s in range(2)
-    ]
-    rows.append(jnp.stack(taps))
-  return jnp.stack(rows)
+def kernel_matrix(kernel: jax.Array) -> jax.Array:
+  """[4, 4, I, O] -> [16 I, O], rows in the order of ``patches``' channels (row block, column block, row, col)."""
+  i, o = kernel.shape[2:]
+  return kernel.reshape(2, 2, 2, 2, i, o).transpose(0, 2, 1, 3, 4, 5).reshape(16 * i, o)
 
 
-def _transposed(x: jax.Array, kernel: jax.Array) -> jax.Array:
-  """T_K = S_K^T: [N, H, W, O] -> [N, 2H, 2W, I], without a dilated convolution."""
-  n, h, w, _ = x.shape
-  channels = kernel.shape[2]
-  phases = lax.conv_general_dilated(
-    jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0))), _phase_kernel(kernel), (1, 1), "VALID", dimension_numbers=_DIMENSIONS
-  )
-  phases = phases.reshape(n, h + 1, w + 1, 2, 2, channels)
-  rows = [jnp.stack([phases[:, a : a + h, b : b + w, a, b] for b in (0, 1)], axis=3) for a in (0, 1)]
-  return jnp.stack(rows, axis=2).reshape(n, 2 * h, 2 * w, channels)
+def _kernel_matrix_grad(small: jax.Array, large: jax.Array) -> jax.Array:
+  """small^T @ large over the batch x pixels rows, with ``small`` transposed first (see the module docstring);
+  the barrier stops XLA folding that transpose back into the matmul."""
+  return lax.optimization_barrier(small.T) @ large
+
+
+def _matrix_to_kernel(matrix: jax.Array, i: int, o: int) -> jax.Array:
+  return matrix.reshape(2, 2, 2, 2, i, o).transpose(0, 2, 1, 3, 4, 5).reshape(4, 4, i, o)
+
+
+def _rows(x: jax.Array) -> jax.Array:
+  return x.reshape(-1, x.shape[-1])
 
 
 @jax.custom_vjp
 def strided_conv(z: jax.Array, kernel: jax.Array) -> jax.Array:
-  return _strided(z, kernel)
+  """S_K: [N, H', W', I] -> [N, ceil(H' / 2 - 1 / 2), ..., O] with kernel [4, 4, I, O], stride 2, padding 1."""
+  return _strided_fwd(z, kernel)[0]
 
 
-strided_conv.defvjp(
-  lambda z, k: (_strided(z, k), (z, k)), lambda res, dy: (_transposed(dy, res[1]), _kernel_grad(res[0], dy, res[1]))
-)
+def _strided_fwd(z, kernel):
+  columns = patches(z)
+  y = columns @ kernel_matrix(kernel)
+  return y, (columns, kernel, z.shape)
+
+
+def _strided_bwd(res, dy):
+  columns, kernel, z_shape = res
+  i, o = kernel.shape[2:]
+  dz = unpatch(dy @ kernel_matrix(kernel).T, z_shape)
+  dkernel = _kernel_matrix_grad(_rows(dy), _rows(columns)).T
+  return dz, _matrix_to_kernel(dkernel, i, o)
+
+
+strided_conv.defvjp(_strided_fwd, _strided_bwd)
 
 
 @jax.custom_vjp
 def transposed_conv(x: jax.Array, kernel: jax.Array) -> jax.Array:
-  return _transposed(x, kernel)
+  """T_K = S_K^T: [N, H, W, O] -> [N, 2H, 2W, I] with S's kernel [4, 4, I, O]."""
+  return _transposed_fwd(x, kernel)[0]
 
 
-transposed_conv.defvjp(
-  lambda x, k: (_transposed(x, k), (x, k)), lambda res, dy: (_strided(dy, res[1]), _kernel_grad(dy, res[0], res[1]))
-)
+def _transposed_fwd(x, kernel):
+  n, h, w, _ = x.shape
+  y = unpatch(x @ kernel_matrix(kernel).T, (n, 2 * h, 2 * w, kernel.shape[2]))
+  return y, (x, kernel)
+
+
+def _transposed_bwd(res, dy):
+  x, kernel = res
+  i, o = kernel.shape[2:]
+  columns = patches(dy)
+  dx = columns @ kernel_matrix(kernel)
+  dkernel = _kernel_matrix_grad(_rows(x), _rows(columns)).T
+  return dx, _matrix_to_kernel(dkernel, i, o)
+
+
+transposed_conv.defvjp(_transposed_fwd, _transposed_bwd)
 
 
 def _flax_transpose_kernel_to_strided(kernel: jax.Array) -> jax.Array:
@@ -108,16 +138,18 @@ class _Layer(nn.Module):
 
 
 class DownConv(_Layer):
-  """``nn.Conv(features, (4, 4), strides=(2, 2), padding=((1, 1), (1, 1)))`` with fast gradients on CPU."""
+  """``nn.Conv(features, (4, 4), strides=(2, 2), padding=((1, 1), (1, 1)))``, as matmuls on CPU."""
 
   @nn.compact
   def __call__(self, z: jax.Array) -> jax.Array:
     kernel = self.param("kernel", self.kernel_init, (4, 4, z.shape[-1], self.features)).astype(z.dtype)
-    return self._bias(strided_conv(z, kernel) if _on_cpu() else _strided(z, kernel))
+    if not _on_cpu():
+      return self._bias(lax.conv_general_dilated(z, kernel, (2, 2), ((1, 1), (1, 1)), dimension_numbers=_DIMENSIONS))
+    return self._bias(strided_conv(z, kernel))
 
 
 class UpConv(_Layer):
-  """``nn.ConvTranspose(features, (4, 4), strides=(2, 2), padding="SAME")`` with fast gradients on CPU."""
+  """``nn.ConvTranspose(features, (4, 4), strides=(2, 2), padding="SAME")``, as matmuls on CPU."""
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
