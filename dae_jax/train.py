@@ -85,8 +85,9 @@ def step_from_inputs(state, inputs, key, *, spec: train_step_lib.StepSpec):
 
 
 def steps_from_inputs(state, inputs, key, *, spec: train_step_lib.StepSpec):
-  """k train steps in one ``lax.scan`` on what ``feeder.steps`` sent: k stacked batches, or the dataset and k
-  stacked index sets (each step gathers only its own batch, so the k batches are never all in memory as floats)."""
+  """k train steps in one ``multi_step.scan_steps`` loop on what ``feeder.steps`` sent: k stacked batches, or the
+  dataset and k stacked index sets (each step gathers only its own batch, so the k batches are never all in memory
+  as floats)."""
   dataset, stacked = inputs if isinstance(inputs, tuple) else (None, inputs)
 
   def one_step(state, part, key):
@@ -95,12 +96,20 @@ def steps_from_inputs(state, inputs, key, *, spec: train_step_lib.StepSpec):
   return multi_step.scan_steps(one_step)(state, stacked, key)
 
 
+def looped_step_from_inputs(state, inputs, key, *, spec: train_step_lib.StepSpec):
+  """One train step on what ``feeder(step)`` sent, run as a loop of one step: compiled as the body that a dispatch
+  of k steps loops over (``multi_step`` says why), so no bit of a run depends on train.steps_per_call."""
+  dataset, batch = inputs if isinstance(inputs, tuple) else (None, inputs)
+  stacked = batch[None] if dataset is None else (dataset, batch[None])
+  return steps_from_inputs(state, stacked, key, spec=spec)
+
+
 def _step_functions(run: Experiment, feeder) -> dict:
   """The jitted dispatches by how many steps each runs: 1, and k = train.steps_per_call when k > 1. Each compiles
   when first called, so a run that never needs a single step never compiles one."""
   functions = {
     1: sharding.jit_train_step(
-      functools.partial(step_from_inputs, spec=run.spec), run.mesh, input_sharding=feeder.input_sharding
+      functools.partial(looped_step_from_inputs, spec=run.spec), run.mesh, input_sharding=feeder.input_sharding
     )
   }
   k = run.config.train.steps_per_call
