@@ -1,6 +1,8 @@
 """What every dae_jax command line shares: one-line errors with exit code 2, quiet library logs, and the
 ``--config`` flag's late errors."""
 
+import ast
+import functools
 import logging as std_logging
 import os
 import sys
@@ -99,9 +101,11 @@ def flag_error_line(error: Exception, argv) -> str:
 
 def parse_flags(argv):
   """``app.run``'s flags_parser: a bad flag or config override, or a config file that fails to run, is one line
-  and exit code 2."""
+  and exit code 2. Without ``--config``, ``--config.KEY=VALUE`` overrides are returned after the other
+  arguments, for the config the workdir recorded (``with_overrides``): absl knows them only with a config file."""
+  overrides = [arg for arg in argv[1:] if arg.startswith("--config.")] if not _config_value(argv) else []
   try:
-    return flags.FLAGS(argv)
+    return flags.FLAGS([arg for arg in argv if arg not in overrides]) + overrides
   except (flags.Error, InputError, ValueError, KeyError, AttributeError) as e:
     fail(flag_error_line(e, argv))
   except Exception as e:  # Anything else raised while the config file runs (SyntaxError, NameError, ...).
@@ -140,3 +144,42 @@ def loaded_config(config_flag):
   except OSError as e:
     fail(f"--config: {str(e).strip().splitlines()[-1].strip()}")
   return config
+
+
+def with_overrides(config, overrides: list):
+  """``config`` (as a workdir's config.json reads back) with ``--config.KEY=VALUE`` overrides applied, each value
+  read as the recorded value's type: true/false, numbers and tuples as Python literals, strings as given."""
+  for override in overrides:
+    name, equals, text = override.removeprefix("--config.").partition("=")
+    if not equals:
+      raise InputError(f"{override}: give a value, as in --config.{name}=VALUE")
+    *groups, field = name.split(".")
+    try:
+      parent = functools.reduce(lambda group, key: group[key], groups, config)
+      recorded = parent[field]
+    except (KeyError, AttributeError, TypeError):
+      raise InputError(
+        f"--config.{name}: unknown config key {name!r}; the workdir's config.json has no such key"
+      ) from None
+    parent[field] = _override_value(override, text, recorded)
+  return config
+
+
+def _override_value(override: str, text: str, recorded):
+  if isinstance(recorded, bool):
+    if text.lower() not in ("true", "false"):
+      raise InputError(f"{override}: expected true or false")
+    return text.lower() == "true"
+  if isinstance(recorded, str) or recorded is None:
+    return text
+  try:
+    value = ast.literal_eval(text)
+  except (ValueError, SyntaxError):
+    value = text
+  if isinstance(recorded, float) and isinstance(value, int) and not isinstance(value, bool):
+    return float(value)
+  if isinstance(recorded, (list, tuple)) and isinstance(value, (list, tuple)):
+    return list(value)
+  if type(value) is not type(recorded):
+    raise InputError(f"{override}: expected {type(recorded).__name__} like {recorded!r}, got {text!r}")
+  return value

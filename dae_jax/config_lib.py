@@ -108,7 +108,7 @@ def default_config() -> ml_collections.ConfigDict:
   # Activations and convolutions in "bfloat16" on accelerators (models.py); parameters, optimiser states,
   # BatchNorm statistics and losses stay float32. Only the speed and rounding change: not a fitting key.
   config.train.compute_dtype = "float32"
-  # Training steps per dispatch, run in one lax.scan on the device (multi_step.py); log, checkpoint and figure
+  # Training steps per dispatch, run in one device loop (multi_step.py); log, checkpoint and figure
   # intervals must be multiples of it. More than 1 helps when the host's dispatch is slower than a small step.
   config.train.steps_per_call = 1
   # > 0: a jax.profiler trace of that many steps, after the first (compiling) call, in <workdir>/profile/.

@@ -65,8 +65,9 @@ def _dispatch(config, workdir: str) -> None:
     logging.info("Wrote figures and trajectories.npz to %s.", directory)
 
 
-def _config():
-  """The --config given, or for sample, eval and chain_study the one the workdir's run recorded."""
+def _config(overrides: list):
+  """The --config given, or for sample, eval and chain_study the one the workdir's run recorded, with the
+  ``--config.KEY=VALUE`` overrides given without --config."""
   if _CONFIG.value is not None:
     return cli.loaded_config(_CONFIG)
   if _MODE.value not in ("sample", "eval", "chain_study"):
@@ -75,13 +76,14 @@ def _config():
 
   if not (storage.path(_WORKDIR.value) / metrics_io.CONFIG_FILE).exists():
     raise InputError(f"--workdir={_WORKDIR.value!r} holds no {metrics_io.CONFIG_FILE}; give --config")
-  return metrics_io.read_config(_WORKDIR.value)
+  return cli.with_overrides(metrics_io.read_config(_WORKDIR.value), overrides)
 
 
 def main(argv):
-  cli.setup(argv, "everything is set with --config, --workdir and --mode")
+  overrides = [arg for arg in argv[1:] if arg.startswith("--config.")]
+  cli.setup([arg for arg in argv if arg not in overrides], "everything is set with --config, --workdir and --mode")
   try:
-    config = _config()
+    config = _config(overrides)
     from dae_jax import distributed  # Imports JAX: after the flags are known to be good.
 
     distributed.initialize(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value)

@@ -54,7 +54,7 @@ def test_a_damaged_latest_step_is_skipped_read_only_and_moved_aside_otherwise(ti
   restored = checkpointing.restore_latest(checkpoints, like)
   assert int(restored.step) == 1
   np.testing.assert_array_equal(
-    restored.ae_params["encoder"]["Dense_0"]["bias"], like.ae_params["encoder"]["Dense_0"]["bias"] + 1
+    restored.ae_params["encoder"]["Dense_0"]["kernel"], like.ae_params["encoder"]["Dense_0"]["kernel"] + 1
   )
   assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["1", "2.corrupt", "2.corrupt.2"]
   assert not (tmp_path / "checkpoints" / "2.corrupt.2" / "state" / "_METADATA").exists()
@@ -120,7 +120,8 @@ def test_only_the_keys_that_make_the_checkpoint_are_compared(tiny_config):
   recorded = ml_collections.ConfigDict(json.loads(dvae.to_json()))  # As config.json reads back: lists, not tuples.
   assert experiment.config_differences(dvae, recorded) == []
   assert experiment.config_differences(tiny_config("daae"), recorded) == [
-    "model.objective: dvae in the workdir, daae given"
+    "model.objective: dvae in the workdir, daae given",
+    "model.code_batchnorm: False in the workdir, True given",  # configs/daae.py turns it on; it changes parameters.
   ]
   changed = tiny_config("dvae", model__widths=(4, 8), data__channels=3, train__num_steps=99, optim__learning_rate=1.0)
   changed.chain.num_steps, changed.noise.sigma, changed.model.mlp_hidden = 50, 0.1, (7,)

@@ -144,7 +144,10 @@ def _default_with(**extra):
 @pytest.mark.parametrize(
   "extra,message",
   [
-    ({"model__foo": 1}, r"config key 'model.foo' is not one dae_jax knows .*; model has architecture, disc_dropout"),
+    (
+      {"model__foo": 1},
+      r"config key 'model.foo' is not one dae_jax knows .*; model has architecture, code_batchnorm, disc_dropout",
+    ),
     ({"model__widht": (8,)}, r"config key 'model.widht' .*; did you mean 'model.widths'\?"),
     ({"trian": 3}, r"config key 'trian' .*; did you mean 'train'\?"),
   ],

@@ -140,8 +140,8 @@ def test_a_dvae_workdir_with_the_daae_config_is_refused_in_one_line(mode, four_s
   assert result.returncode == 2, result.stderr[-3000:]
   last = result.stderr.strip().splitlines()[-1]
   assert last == (
-    f"error: --config does not match the run in {workdir}: model.objective: dvae in the workdir, daae given "
-    "(give the run's own config, or start another workdir)"
+    f"error: --config does not match the run in {workdir}: model.objective: dvae in the workdir, daae given; "
+    "model.code_batchnorm: False in the workdir, True given (give the run's own config, or start another workdir)"
   )
   assert "Traceback" not in result.stderr
   assert _tree(workdir) == before

@@ -4,33 +4,71 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from dae_jax import upconv
 from dae_jax.upconv import DownConv, UpConv
 
 LAYERS = {
-  "up": (UpConv, lambda f: nn.ConvTranspose(f, (4, 4), strides=(2, 2), padding="SAME"), 2),
-  "down": (DownConv, lambda f: nn.Conv(f, (4, 4), strides=(2, 2), padding=((1, 1), (1, 1))), 0.5),
+  "up": (UpConv, lambda f, bias: nn.ConvTranspose(f, (4, 4), strides=(2, 2), padding="SAME", use_bias=bias)),
+  "down": (DownConv, lambda f, bias: nn.Conv(f, (4, 4), strides=(2, 2), padding=((1, 1), (1, 1)), use_bias=bias)),
 }
+# (input shape, features): small odd cases, then the 64x64 model's layers at batch 2 (encoder, then decoder).
+SHAPES = {
+  "down": [
+    ((2, 4, 4, 3), 5),
+    ((3, 8, 8, 16), 8),
+    ((1, 2, 2, 4), 1),
+    ((2, 16, 16, 3), 4),
+    ((1, 6, 6, 1), 3),
+    ((2, 7, 5, 3), 2),  # Odd height and width: flax's explicit padding drops the last row/column.
+    ((2, 64, 64, 3), 64),
+    ((2, 32, 32, 64), 128),
+    ((2, 16, 16, 128), 256),
+    ((2, 8, 8, 256), 512),
+  ],
+  "up": [
+    ((2, 4, 4, 3), 5),
+    ((3, 8, 8, 16), 8),
+    ((1, 2, 2, 4), 1),
+    ((2, 16, 16, 3), 4),
+    ((1, 3, 5, 1), 3),
+    ((2, 4, 4, 512), 256),
+    ((2, 8, 8, 256), 128),
+    ((2, 16, 16, 128), 64),
+    ((2, 32, 32, 64), 3),
+  ],
+}
+CASES = [(kind, shape, features) for kind, cases in SHAPES.items() for shape, features in cases]
 
 
-@pytest.mark.parametrize("kind", ["up", "down"])
-@pytest.mark.parametrize(
-  "shape,features", [((2, 4, 4, 3), 5), ((3, 8, 8, 16), 8), ((1, 2, 2, 4), 1), ((2, 16, 16, 3), 4)]
-)
-def test_layer_is_a_drop_in_for_its_flax_counterpart(kind, shape, features):
-  ours_class, reference_class, scale = LAYERS[kind]
-  ours, reference = ours_class(features), reference_class(features)
+def _loss(module, variables, x, target):
+  return jnp.sum(jnp.sin(module.apply(variables, x)) * target)
+
+
+def _assert_close(ours, reference):
+  """Float32 rounding of sums that cancel: relative to the array's largest entry, not to each entry."""
+  np.testing.assert_allclose(ours, reference, rtol=1e-5, atol=1e-5 * float(np.abs(reference).max()))
+
+
+@pytest.mark.parametrize("use_bias", [True, False])
+@pytest.mark.parametrize("kind,shape,features", CASES)
+def test_layer_is_a_drop_in_for_its_flax_counterpart(kind, shape, features, use_bias):
+  ours_class, reference_class = LAYERS[kind]
+  ours, reference = ours_class(features, use_bias=use_bias), reference_class(features, use_bias)
   x = jax.random.normal(jax.random.PRNGKey(0), shape)
   variables = reference.init(jax.random.PRNGKey(1), x)
-  ours_variables = ours.init(jax.random.PRNGKey(1), x)
-  jax.tree.map(np.testing.assert_array_equal, variables, ours_variables)  # Same names, shapes and values.
+  jax.tree.map(np.testing.assert_array_equal, variables, ours.init(jax.random.PRNGKey(1), x))  # Names, shapes, values.
   variables = jax.tree.map(lambda p: p + 0.1 * jax.random.normal(jax.random.PRNGKey(2), p.shape), variables)
-  out_hw = int(shape[1] * scale), int(shape[2] * scale)
-  target = jax.random.normal(jax.random.PRNGKey(3), (shape[0], *out_hw, features))
+  expected = reference.apply(variables, x)
+  target = jax.random.normal(jax.random.PRNGKey(3), expected.shape)
+  _assert_close(ours.apply(variables, x), expected)
+  ours_grads = jax.grad(_loss, argnums=(1, 2))(ours, variables, x, target)
+  reference_grads = jax.grad(_loss, argnums=(1, 2))(reference, variables, x, target)
+  jax.tree.map(_assert_close, ours_grads, reference_grads)
 
-  def loss(module, variables, x):
-    return jnp.sum(jnp.sin(module.apply(variables, x)) * target)
 
-  np.testing.assert_allclose(ours.apply(variables, x), reference.apply(variables, x), rtol=1e-5, atol=1e-5)
-  ours_grads = jax.grad(loss, argnums=(1, 2))(ours, variables, x)
-  reference_grads = jax.grad(loss, argnums=(1, 2))(reference, variables, x)
-  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4), ours_grads, reference_grads)
+@pytest.mark.parametrize("shape", [(2, 8, 8, 3), (1, 7, 5, 2)])
+def test_unpatch_is_the_adjoint_of_patches(shape):
+  z = jax.random.normal(jax.random.PRNGKey(0), shape)
+  columns = upconv.patches(z)
+  other = jax.random.normal(jax.random.PRNGKey(1), columns.shape)
+  np.testing.assert_allclose(jnp.vdot(columns, other), jnp.vdot(z, upconv.unpatch(other, shape)), rtol=1e-5)
