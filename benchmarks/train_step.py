@@ -167,7 +167,7 @@ def _median_range(values) -> str:
 def objective_steps(objective: str, args) -> tuple[dict, float, list]:
   """({name: blocking step}, the dae_jax step's FLOPs, notes on what was skipped and why)."""
   ours, flops = jax_train_step(objective, args.batch)
-  steps, notes = {"dae_jax": ours, "matmul": matmul_step()}
+  steps, notes = {"dae_jax": ours, "matmul": matmul_step()}, []
   if not args.skip_plain:
     steps["plain Flax"] = jax_train_step(objective, args.batch, plain_flax=True)[0]
   for name, compiled in (("PyTorch eager", False), ("torch.compile", True)):

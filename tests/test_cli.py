@@ -111,11 +111,12 @@ def test_bad_input_is_one_line_and_exit_code_2(tmp_path, args, message):
   assert not (tmp_path / "w").exists()  # A run that fails before its first step leaves no workdir behind.
 
 
-def test_missing_celeba_fails_in_under_5_seconds_and_says_how_to_fix_it(tmp_path):
+def test_missing_celeba_fails_without_trying_a_download_and_says_how_to_fix_it(tmp_path):
   start = time.perf_counter()
   result = _cli("--config=configs/dvae.py", f"--workdir={tmp_path / 'w'}", env={"TFDS_DATA_DIR": str(tmp_path)})
   elapsed = time.perf_counter() - start
-  assert result.returncode == 2 and elapsed < 5, (elapsed, result.stderr[-2000:])
+  # TFDS's download retries for about 3.5 minutes; a minute leaves room for a loaded machine's start-up.
+  assert result.returncode == 2 and elapsed < 60, (elapsed, result.stderr[-2000:])
   assert result.stderr.strip().count("\n") == 0, result.stderr
   assert "downloads/manual" in result.stderr and "configs/daae.py:demo" in result.stderr
   assert not (tmp_path / "w").exists()  # Nothing half-written.
