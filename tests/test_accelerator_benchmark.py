@@ -28,16 +28,16 @@ def test_program_flops_of_a_matmul_are_two_m_n_k():
 
 
 def test_flops_per_step_of_a_sharded_scan_are_one_steps_on_all_devices():
-  # Each device's program holds a quarter of the batch; the scan's body runs k times, whether or not the cost
-  # analysis counts it once per trip.
+  # The lowered program is the whole batch's, before it is split over the devices; the scan's body runs k times,
+  # whether or not the cost analysis counts it once per trip.
   mesh = sharding.make_mesh()
   k = 3
   steps = jax.jit(
     lambda a, b: jax.lax.scan(lambda c, b: (c + (a @ b).sum(), None), 0.0, b)[0],
     in_shardings=(sharding.batch_sharded(mesh), sharding.replicated(mesh)),
   )
-  compiled = steps.lower(jnp.ones((M, K)), jnp.ones((k, K, N))).compile()
-  flops = accelerator.flops_per_step(compiled, k, mesh.size)
+  lowered = steps.lower(jnp.ones((M, K)), jnp.ones((k, K, N)))
+  flops = accelerator.flops_per_step(lowered, k)
   # The scan adds a sum and a counter per step: a few percent over the matmul's FLOPs at these sizes.
   assert 2 * M * N * K <= flops < 1.05 * 2 * M * N * K
 
