@@ -35,8 +35,8 @@ from dae_jax.data import loader
 PAPER_EPOCHS, PAPER_IMAGES = 20, 162_770  # CelebA's training split.
 NO_FLOPS_NOTE = (
   "\n'-': this backend's cost analysis of the lowered program gives no FLOPs (XLA:GPU with jax 0.11). A step's\n"
-  "FLOPs do not depend on the device: a CPU run of this script prints them (the paper's DVAE: 1.27 GFLOP per\n"
-  "image in float32), and % peak = images/s x GFLOP per image / the peak above."
+  "FLOPs do not depend on the device: a CPU run of this script prints them, and % peak = images/s x FLOPs per\n"
+  "image / the peak above."
 )
 
 # Dense (no structured sparsity) peak FLOP/s of one JAX device: (words or hyphenated parts of device.device_kind,

@@ -13,7 +13,7 @@ LAYERS = {
   "up": (UpConv, lambda f, bias: nn.ConvTranspose(f, (4, 4), strides=(2, 2), padding="SAME", use_bias=bias)),
   "down": (DownConv, lambda f, bias: nn.Conv(f, (4, 4), strides=(2, 2), padding=((1, 1), (1, 1)), use_bias=bias)),
 }
-# (input shape, features): small odd cases, then the 64x64 model's spatial sizes (encoder, then decoder) with fewer
+# (input shape, features): small odd cases, then spatial sizes of the 64x64 model (encoder, then decoder) with fewer
 # channels: XLA:CPU's own transposed-convolution gradient, the reference, takes seconds at the model's widths.
 SHAPES = {
   "down": [
